@@ -1,0 +1,22 @@
+//! cairn: a GitOps reconciler for versioned datasets.
+//!
+//! Layers, from the edges in (see docs/architecture.md):
+//! - [`config`]: `pipelines.toml` text -> a validated [`config::Config`] (pure).
+//! - [`dvc`]: DVC 3's formats: md5 hashing, `.dir` manifests, `.dvc` pointers, `.dvc/config`.
+//! - [`remote`]: where dataset objects live ([`remote::Remote`]); a local directory for now.
+//! - [`dataset`]: the built-in steps: publish a workspace output to a remote, fetch it back.
+//! - [`pipeline`]: the run state machine: (state, event) -> (state, actions) (pure).
+//! - [`executor`]: runs one task attempt (local processes).
+//! - [`forge`]: where pointer commits go (a local git repository).
+//! - [`store`]: run history (SQLite).
+//! - [`reconciler`]: the one place that carries out a run's decisions through the traits above.
+
+pub mod config;
+pub mod dataset;
+pub mod dvc;
+pub mod executor;
+// pub mod forge; (enabled once config lands)
+pub mod pipeline;
+pub mod reconciler;
+pub mod remote;
+pub mod store;
