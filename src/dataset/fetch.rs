@@ -1,0 +1,357 @@
+//! The fetch step: materialise the dataset version a pointer names, verified.
+//!
+//! `dvc pull` trusts the remote; cairn does not: every object is downloaded into a
+//! temporary location next to the destination and its md5 checked (the `.dir`
+//! manifest too, against the pointer's id) before anything appears under the final
+//! name. A directory is assembled in a hidden staging folder and renamed into place
+//! as a whole; on any failure the staging area is removed, so a failed fetch leaves
+//! the destination as it was. A missing or corrupt object is an error naming the
+//! object id, the file it was for and the dataset.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+
+use super::progress::Task;
+use super::TransferOptions;
+use crate::dvc::{hash_file, HashScheme, Manifest, ManifestError, Md5, ObjectId, Output};
+use crate::remote::{Remote, RemoteError};
+
+/// What [`fetch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchReport {
+    /// The output's id.
+    pub id: ObjectId,
+    /// Files written.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Objects downloaded (including the `.dir` manifest).
+    pub downloaded: u64,
+}
+
+/// Why fetching failed; the destination was left as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// A DVC 2 pointer: its md5 is not over the raw bytes and its objects use the
+    /// old remote layout.
+    #[error("{}: the pointer was written by DVC 2 (md5-dos2unix); re-add it with DVC 3 (`dvc add`) or publish it with cairn first", dataset.display())]
+    LegacyPointer {
+        /// The dataset path.
+        dataset: PathBuf,
+    },
+    /// The remote does not have an object.
+    #[error("object {id}{} of dataset {} is missing on remote {remote}", fmt_file(.file), .dataset.display())]
+    Missing {
+        /// The object.
+        id: ObjectId,
+        /// The file of the dataset it was for (None for the output itself).
+        file: Option<String>,
+        /// The dataset path.
+        dataset: PathBuf,
+        /// The remote's display url.
+        remote: String,
+    },
+    /// An object's bytes do not hash to its id.
+    #[error("object {id}{} of dataset {} is corrupt on remote {remote}: its content has md5 {actual}", fmt_file(.file), .dataset.display())]
+    Corrupt {
+        /// The object.
+        id: ObjectId,
+        /// The file of the dataset it was for (None for the output itself).
+        file: Option<String>,
+        /// The dataset path.
+        dataset: PathBuf,
+        /// The remote's display url.
+        remote: String,
+        /// md5 of what was downloaded.
+        actual: Md5,
+    },
+    /// The `.dir` manifest is not a usable manifest.
+    #[error("object {id} (manifest of dataset {}): {source}", dataset.display())]
+    Manifest {
+        /// The `.dir` object.
+        id: ObjectId,
+        /// The dataset path.
+        dataset: PathBuf,
+        /// What is wrong with it.
+        source: ManifestError,
+    },
+    /// Any other remote failure.
+    #[error("fetching dataset {}: {source}", dataset.display())]
+    Remote {
+        /// The dataset path.
+        dataset: PathBuf,
+        /// The remote's error (names the object).
+        source: RemoteError,
+    },
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The local path.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A background task failed unexpectedly.
+    #[error("internal error while fetching {}: {message}", dataset.display())]
+    Internal {
+        /// The dataset path.
+        dataset: PathBuf,
+        /// What happened.
+        message: String,
+    },
+}
+
+fn fmt_file(file: &Option<String>) -> String {
+    match file {
+        Some(f) => format!(" (file {f:?})"),
+        None => String::new(),
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FetchError + '_ {
+    move |source| FetchError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Shared context of one fetch.
+struct Ctx<'a> {
+    remote: &'a dyn Remote,
+    dataset: &'a Path,
+    task: Task,
+}
+
+impl Ctx<'_> {
+    /// Downloads `id` to `dest` and checks its md5; returns its size.
+    async fn get_verified(
+        &self,
+        id: ObjectId,
+        dest: &Path,
+        file: Option<&str>,
+    ) -> Result<u64, FetchError> {
+        if let Err(e) = self.remote.get_to_file(&id, dest).await {
+            let _ = fs::remove_file(dest);
+            return Err(match e {
+                RemoteError::NotFound { remote, .. } => FetchError::Missing {
+                    id,
+                    file: file.map(str::to_string),
+                    dataset: self.dataset.to_path_buf(),
+                    remote,
+                },
+                source => FetchError::Remote {
+                    dataset: self.dataset.to_path_buf(),
+                    source,
+                },
+            });
+        }
+        let path = dest.to_path_buf();
+        let (actual, size) = tokio::task::spawn_blocking(move || hash_file(&path))
+            .await
+            .map_err(|e| FetchError::Internal {
+                dataset: self.dataset.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .map_err(io_err(dest))?;
+        if actual != id.md5 {
+            let _ = fs::remove_file(dest);
+            return Err(FetchError::Corrupt {
+                id,
+                file: file.map(str::to_string),
+                dataset: self.dataset.to_path_buf(),
+                remote: self.remote.url(),
+                actual,
+            });
+        }
+        self.task.add_bytes(size);
+        Ok(size)
+    }
+}
+
+/// Materialises `pointer` at `dest` (the dataset's path in the workspace) from
+/// `remote`, verifying every object before it appears under its final name.
+/// An existing file or folder at `dest` is replaced only once the new version is
+/// complete.
+pub async fn fetch(
+    pointer: &Output,
+    dest: &Path,
+    remote: &dyn Remote,
+    opts: &TransferOptions,
+) -> Result<FetchReport, FetchError> {
+    if pointer.hash != HashScheme::Md5 {
+        return Err(FetchError::LegacyPointer {
+            dataset: dest.to_path_buf(),
+        });
+    }
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| FetchError::Io {
+            path: dest.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+        })?;
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let stage = parent.join(format!(
+        ".{name}.cairn-fetch-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let ctx = Ctx {
+        remote,
+        dataset: dest,
+        task: opts.progress.task(
+            format!("fetching {} from {}", dest.display(), remote.url()),
+            pointer.size,
+        ),
+    };
+    let result = if pointer.id.dir {
+        fetch_dir(&ctx, pointer.id, &stage, dest, opts.jobs).await
+    } else {
+        fetch_file(&ctx, pointer, &stage, dest).await
+    };
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&stage);
+        let _ = fs::remove_file(&stage);
+        let _ = fs::remove_file(manifest_tmp(&stage));
+    }
+    if let Ok(r) = &result {
+        ctx.task.finish(&format!("{} file(s)", r.files));
+    }
+    result
+}
+
+fn manifest_tmp(stage: &Path) -> PathBuf {
+    let mut s = stage.as_os_str().to_owned();
+    s.push(".dir");
+    PathBuf::from(s)
+}
+
+async fn fetch_file(
+    ctx: &Ctx<'_>,
+    pointer: &Output,
+    stage: &Path,
+    dest: &Path,
+) -> Result<FetchReport, FetchError> {
+    let size = ctx.get_verified(pointer.id, stage, None).await?;
+    if pointer.isexec {
+        set_executable(stage).map_err(io_err(stage))?;
+    }
+    if dest.is_dir() {
+        replace_with(stage, dest)?; // a folder version is being replaced by a file
+    } else {
+        fs::rename(stage, dest).map_err(io_err(dest))?; // atomic over an old file
+    }
+    Ok(FetchReport {
+        id: pointer.id,
+        files: 1,
+        bytes: size,
+        downloaded: 1,
+    })
+}
+
+async fn fetch_dir(
+    ctx: &Ctx<'_>,
+    id: ObjectId,
+    stage: &Path,
+    dest: &Path,
+    jobs: usize,
+) -> Result<FetchReport, FetchError> {
+    let mtmp = manifest_tmp(stage);
+    ctx.get_verified(id, &mtmp, None).await?;
+    let bytes = fs::read(&mtmp).map_err(io_err(&mtmp))?;
+    let _ = fs::remove_file(&mtmp);
+    let manifest = Manifest::parse(&bytes).map_err(|source| FetchError::Manifest {
+        id,
+        dataset: dest.to_path_buf(),
+        source,
+    })?;
+
+    fs::create_dir(stage).map_err(io_err(stage))?;
+    let mut groups: BTreeMap<Md5, Vec<&str>> = BTreeMap::new();
+    for e in manifest.entries() {
+        if let Some((dir, _)) = e.relpath.rsplit_once('/') {
+            let d = stage.join(dir);
+            fs::create_dir_all(&d).map_err(io_err(&d))?;
+        }
+        groups.entry(e.md5).or_default().push(&e.relpath);
+    }
+
+    let mut stream = futures::stream::iter(groups)
+        .map(|(md5, paths)| async move {
+            let first = stage.join(paths[0]);
+            let size = ctx
+                .get_verified(ObjectId::file(md5), &first, Some(paths[0]))
+                .await?;
+            for other in &paths[1..] {
+                let p = stage.join(other);
+                fs::copy(&first, &p).map_err(io_err(&p))?;
+                ctx.task.add_bytes(size);
+            }
+            Ok::<_, FetchError>((size, paths.len() as u64))
+        })
+        .buffer_unordered(jobs.max(1));
+    let (mut files, mut total, mut downloaded) = (0u64, 0u64, 1u64);
+    while let Some(res) = stream.next().await {
+        let (size, n) = res?;
+        files += n;
+        total += size * n;
+        downloaded += 1;
+    }
+    drop(stream);
+    replace_with(stage, dest)?;
+    Ok(FetchReport {
+        id,
+        files,
+        bytes: total,
+        downloaded,
+    })
+}
+
+/// Moves the complete `stage` to `dest`, replacing whatever was there: the old
+/// version is renamed aside, the new one renamed in, then the old one removed.
+fn replace_with(stage: &Path, dest: &Path) -> Result<(), FetchError> {
+    match fs::symlink_metadata(dest) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::rename(stage, dest).map_err(io_err(dest))
+        }
+        Err(e) => Err(io_err(dest)(e)),
+        Ok(meta) => {
+            let mut old = stage.as_os_str().to_owned();
+            old.push(".old");
+            let old = PathBuf::from(old);
+            fs::rename(dest, &old).map_err(io_err(dest))?;
+            if let Err(e) = fs::rename(stage, dest) {
+                let _ = fs::rename(&old, dest);
+                return Err(io_err(dest)(e));
+            }
+            let _ = if meta.is_dir() {
+                fs::remove_dir_all(&old)
+            } else {
+                fs::remove_file(&old)
+            };
+            Ok(())
+        }
+    }
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)?.permissions().mode();
+    fs::set_permissions(
+        path,
+        fs::Permissions::from_mode(mode | ((mode & 0o444) >> 2)),
+    )
+}
+
+#[cfg(not(unix))]
+fn set_executable(_path: &Path) -> io::Result<()> {
+    Ok(())
+}

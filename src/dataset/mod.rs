@@ -1,0 +1,53 @@
+//! cairn's built-in steps, on top of [`crate::dvc`] and [`crate::remote`]:
+//!
+//! - [`publish`]: hash a workspace output as `dvc add` does, upload what the remote
+//!   lacks as `dvc push` does (files first, `.dir` manifest last), verify, and
+//!   report the [`Output`](crate::dvc::Output) to record; [`write_pointer`] then
+//!   writes the `.dvc` file and `.gitignore` entry.
+//! - [`fetch`]: materialise what a pointer names, verifying every object's md5
+//!   before anything appears under its final name (unlike `dvc pull`).
+//!
+//! These are the only places that move dataset bytes between a workspace and a
+//! remote; worker pods never touch the remote themselves.
+
+mod fetch;
+mod progress;
+mod publish;
+
+#[cfg(test)]
+mod tests;
+
+pub use fetch::{fetch, FetchError, FetchReport};
+pub use progress::{human_bytes, Progress, Task};
+pub use publish::{publish, write_pointer, PublishError, PublishReport};
+
+/// Concurrency and progress reporting for [`publish`] and [`fetch`].
+#[derive(Debug, Clone)]
+pub struct TransferOptions {
+    /// Objects transferred at once (at least 1).
+    pub jobs: usize,
+    /// Where progress goes (hidden by default).
+    pub progress: Progress,
+}
+
+/// Options of [`publish`].
+pub type PublishOptions = TransferOptions;
+/// Options of [`fetch`].
+pub type FetchOptions = TransferOptions;
+
+impl Default for TransferOptions {
+    fn default() -> TransferOptions {
+        TransferOptions {
+            jobs: default_jobs(),
+            progress: Progress::hidden(),
+        }
+    }
+}
+
+/// Default concurrency: 4 per core, between 4 and 64 (DVC uses 4 per core).
+pub fn default_jobs() -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    (cores * 4).clamp(4, 64)
+}

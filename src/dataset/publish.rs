@@ -1,0 +1,420 @@
+//! The publish step: hash a workspace output like `dvc add`, upload what the remote
+//! lacks like `dvc push`, and report the pointer to commit.
+//!
+//! Order matters for correctness, because DVC trusts a `.dir` object on a remote to
+//! mean that every file it lists is there too: a directory's files are uploaded
+//! first, the `.dir` manifest last and only if every file upload succeeded. Then
+//! the remote is flushed and asked again for every id; only a fully verified
+//! output is reported, so the caller can commit the pointer knowing every object it
+//! references is durable on the remote.
+//!
+//! [`publish`] writes nothing in the workspace; [`write_pointer`] writes the
+//! `.dvc` file and `.gitignore` entry as `dvc add` would, for the CLI.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use futures::StreamExt;
+
+use super::progress::Task;
+use super::TransferOptions;
+use crate::dvc::{
+    gitignore_add, hash, hash_tree, HashError, Md5, ObjectId, Output, PointerFile, TreeHash,
+};
+use crate::remote::{Remote, RemoteError};
+
+/// What [`publish`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishReport {
+    /// The output to record in `<dataset>.dvc` (`path` is the dataset's file name).
+    pub output: Output,
+    /// Objects uploaded (files and the `.dir` manifest).
+    pub uploaded: u64,
+    /// Objects the remote already had.
+    pub skipped: u64,
+    /// Bytes uploaded.
+    pub bytes_uploaded: u64,
+}
+
+impl serde::Serialize for PublishReport {
+    /// `{"md5","size","nfiles","uploaded","skipped","bytes_uploaded"}`; `nfiles` is
+    /// null for a single file.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PublishReport", 6)?;
+        st.serialize_field("md5", &self.output.id)?;
+        st.serialize_field("size", &self.output.size)?;
+        st.serialize_field("nfiles", &self.output.nfiles)?;
+        st.serialize_field("uploaded", &self.uploaded)?;
+        st.serialize_field("skipped", &self.skipped)?;
+        st.serialize_field("bytes_uploaded", &self.bytes_uploaded)?;
+        st.end()
+    }
+}
+
+/// Why publishing failed. Nothing referencing a failed upload was reported.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The dataset path is not a clean relative path.
+    #[error("dataset path {dataset:?}: {reason}")]
+    InvalidDataset {
+        /// The path as given.
+        dataset: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The output does not exist in the workspace.
+    #[error("{}: the dataset output does not exist (did the tasks write it?)", path.display())]
+    Missing {
+        /// Where it was expected.
+        path: PathBuf,
+    },
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// An object could not be uploaded; the `.dir` manifest was not uploaded.
+    #[error("uploading {what} of dataset {dataset:?} failed: {source}")]
+    Upload {
+        /// The dataset.
+        dataset: String,
+        /// Which file (or `the .dir manifest`).
+        what: String,
+        /// The remote's error (names the object).
+        source: RemoteError,
+    },
+    /// Asking the remote which objects it has failed.
+    #[error("checking remote for dataset {dataset:?}: {source}")]
+    Remote {
+        /// The dataset.
+        dataset: String,
+        /// The remote's error.
+        source: RemoteError,
+    },
+    /// After uploading, the remote still lacks objects.
+    #[error("remote {remote} still lacks {} object(s) of dataset {dataset:?} after upload (first: {})", missing.len(), missing.first().map(|m| m.to_string()).unwrap_or_default())]
+    NotVerified {
+        /// The dataset.
+        dataset: String,
+        /// The remote's display url.
+        remote: String,
+        /// What is missing.
+        missing: Vec<ObjectId>,
+    },
+    /// A background task failed unexpectedly.
+    #[error("internal error while publishing {dataset:?}: {message}")]
+    Internal {
+        /// The dataset.
+        dataset: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Checks that `dataset` is a relative path without `..`, and returns its file name.
+pub(crate) fn dataset_name(dataset: &str) -> Result<String, PublishError> {
+    let bad = |reason| PublishError::InvalidDataset {
+        dataset: dataset.to_string(),
+        reason,
+    };
+    let trimmed = dataset.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err(bad("empty"));
+    }
+    let mut name = None;
+    for c in Path::new(trimmed).components() {
+        match c {
+            Component::Normal(n) => name = Some(n),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(bad("must not contain `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(bad("must be relative to the repository"))
+            }
+        }
+    }
+    name.map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| bad("names no file or folder"))
+}
+
+/// What hashing found.
+enum Hashed {
+    File { md5: Md5, size: u64, isexec: bool },
+    Dir(TreeHash),
+}
+
+/// One object to upload.
+struct Upload {
+    id: ObjectId,
+    src: PathBuf,
+    size: u64,
+    relpath: String,
+}
+
+/// Hashes `<workspace_root>/<dataset>` (a file or a directory), uploads the
+/// objects `remote` lacks (files first, the `.dir` manifest last and only if all
+/// files succeeded), verifies them and reports the output to record.
+pub async fn publish(
+    workspace_root: &Path,
+    dataset: &str,
+    remote: &dyn Remote,
+    opts: &TransferOptions,
+) -> Result<PublishReport, PublishError> {
+    let name = dataset_name(dataset)?;
+    let path = workspace_root.join(dataset.trim_end_matches('/'));
+    let internal = |e: tokio::task::JoinError| PublishError::Internal {
+        dataset: dataset.to_string(),
+        message: e.to_string(),
+    };
+
+    let hash_task = opts.progress.task(format!("hashing {dataset}"), None);
+    let hashed = {
+        let (path, task) = (path.clone(), hash_task.clone());
+        tokio::task::spawn_blocking(move || hash_output(&path, &task))
+            .await
+            .map_err(internal)??
+    };
+
+    let (output, uploads, manifest) = match hashed {
+        Hashed::File { md5, size, isexec } => {
+            hash_task.finish("1 file");
+            let id = ObjectId::file(md5);
+            let up = Upload {
+                id,
+                src: path.clone(),
+                size,
+                relpath: name.clone(),
+            };
+            (Output::file(id, size, isexec, name), vec![up], None)
+        }
+        Hashed::Dir(tree) => {
+            hash_task.finish(&format!("{} files", tree.nfiles));
+            let mut by_md5: BTreeMap<Md5, Upload> = BTreeMap::new();
+            for e in tree.manifest.entries() {
+                by_md5.entry(e.md5).or_insert_with(|| Upload {
+                    id: ObjectId::file(e.md5),
+                    src: path.join(&e.relpath),
+                    size: e.size.unwrap_or(0),
+                    relpath: e.relpath.clone(),
+                });
+            }
+            let output = Output::dir(tree.id, tree.size, tree.nfiles, name);
+            let bytes = tree.manifest.to_bytes();
+            (
+                output,
+                by_md5.into_values().collect(),
+                Some((tree.id, bytes)),
+            )
+        }
+    };
+
+    let mut all_ids: Vec<ObjectId> = uploads.iter().map(|u| u.id).collect();
+    if let Some((id, _)) = &manifest {
+        all_ids.push(*id);
+    }
+    let remote_err = |source| PublishError::Remote {
+        dataset: dataset.to_string(),
+        source,
+    };
+    let missing: HashSet<ObjectId> = remote
+        .missing(&all_ids)
+        .await
+        .map_err(remote_err)?
+        .into_iter()
+        .collect();
+
+    let todo: Vec<Upload> = uploads
+        .into_iter()
+        .filter(|u| missing.contains(&u.id))
+        .collect();
+    let total: u64 = todo.iter().map(|u| u.size).sum::<u64>()
+        + manifest
+            .as_ref()
+            .filter(|(id, _)| missing.contains(id))
+            .map_or(0, |(_, b)| b.len() as u64);
+    let upload_task = opts.progress.task(
+        format!("uploading {dataset} to {}", remote.url()),
+        Some(total),
+    );
+    let mut uploaded = 0u64;
+    let mut bytes_uploaded = 0u64;
+    upload_files(
+        remote,
+        dataset,
+        todo,
+        opts.jobs,
+        &upload_task,
+        &mut uploaded,
+        &mut bytes_uploaded,
+    )
+    .await?;
+
+    if let Some((id, bytes)) = manifest {
+        if missing.contains(&id) {
+            let len = bytes.len() as u64;
+            remote
+                .put_bytes(&id, bytes)
+                .await
+                .map_err(|source| PublishError::Upload {
+                    dataset: dataset.to_string(),
+                    what: "the .dir manifest".into(),
+                    source,
+                })?;
+            upload_task.add_bytes(len);
+            uploaded += 1;
+            bytes_uploaded += len;
+        }
+    }
+    upload_task.finish(&format!("{uploaded} object(s) uploaded"));
+
+    remote.flush().await.map_err(remote_err)?;
+    let still = remote.missing(&all_ids).await.map_err(remote_err)?;
+    if !still.is_empty() {
+        return Err(PublishError::NotVerified {
+            dataset: dataset.to_string(),
+            remote: remote.url(),
+            missing: still,
+        });
+    }
+    Ok(PublishReport {
+        output,
+        uploaded,
+        skipped: all_ids.len() as u64 - uploaded,
+        bytes_uploaded,
+    })
+}
+
+async fn upload_files(
+    remote: &dyn Remote,
+    dataset: &str,
+    todo: Vec<Upload>,
+    jobs: usize,
+    task: &Task,
+    uploaded: &mut u64,
+    bytes_uploaded: &mut u64,
+) -> Result<(), PublishError> {
+    let mut stream = futures::stream::iter(todo)
+        .map(|u| async move {
+            match remote.put_file(&u.id, &u.src, u.size).await {
+                Ok(()) => Ok(u.size),
+                Err(source) => Err(PublishError::Upload {
+                    dataset: dataset.to_string(),
+                    what: format!("file {:?}", u.relpath),
+                    source,
+                }),
+            }
+        })
+        .buffer_unordered(jobs.max(1));
+    while let Some(res) = stream.next().await {
+        // On the first failure the stream is dropped: nothing more starts, and
+        // the manifest is never uploaded.
+        let size = res?;
+        task.add_bytes(size);
+        *uploaded += 1;
+        *bytes_uploaded += size;
+    }
+    Ok(())
+}
+
+fn hash_output(path: &Path, task: &Task) -> Result<Hashed, PublishError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(PublishError::Missing {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(source) => {
+            return Err(HashError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into())
+        }
+    };
+    if meta.is_dir() {
+        return Ok(Hashed::Dir(hash_tree(path, &|n| task.add_bytes(n))?));
+    }
+    if !meta.is_file() {
+        return Err(HashError::Unsupported {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    let (md5, size) =
+        hash::hash_file_with_progress(path, &|n| task.add_bytes(n)).map_err(|source| {
+            HashError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    Ok(Hashed::File {
+        md5,
+        size,
+        isexec: hash::is_exec(&meta),
+    })
+}
+
+/// Writes `<repo_root>/<dataset>.dvc` for `output` and adds the dataset to the
+/// `.gitignore` of its parent folder, as `dvc add` does; each file is replaced
+/// atomically. Keys of an existing pointer that cairn does not manage (`desc`,
+/// `meta`, an output's `remote`, ...) are kept.
+pub fn write_pointer(repo_root: &Path, dataset: &str, output: &Output) -> io::Result<()> {
+    let invalid = |e: PublishError| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+    let name = dataset_name(dataset).map_err(invalid)?;
+    let dataset = dataset.trim_end_matches('/');
+    let data_path = repo_root.join(dataset);
+    let pointer_path = repo_root.join(format!("{dataset}.dvc"));
+    let file_label = format!("{dataset}.dvc");
+
+    let mut pointer = PointerFile::single(output.clone());
+    if let Ok(text) = std::fs::read_to_string(&pointer_path) {
+        if let Ok(old) = PointerFile::parse(&text, &file_label) {
+            pointer.extra = old.extra;
+            if let (Some(old_out), Some(new_out)) = (old.outs.first(), pointer.outs.first_mut()) {
+                if new_out.extra.is_empty() && old.outs.len() == 1 {
+                    new_out.extra = old_out.extra.clone();
+                }
+            }
+        }
+    }
+    let text = pointer
+        .to_yaml(&file_label)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+
+    let parent = data_path.parent().unwrap_or(repo_root);
+    std::fs::create_dir_all(parent)?;
+    let gitignore = parent.join(".gitignore");
+    let existing = match std::fs::read_to_string(&gitignore) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    if let Some(updated) = gitignore_add(&existing, &name) {
+        write_atomic(&gitignore, updated.as_bytes())?;
+    }
+    write_atomic(&pointer_path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder + rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
+    let res = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}

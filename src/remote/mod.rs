@@ -1,0 +1,215 @@
+//! Where dataset objects live: the [`Remote`] trait and its implementations.
+//!
+//! A remote is a content-addressed store in DVC 3's layout
+//! (`<url>/files/md5/<2 hex>/<30 hex>[.dir]`, see [`ObjectId::remote_key`]), so the
+//! real `dvc pull` reads what cairn pushes and the other way round.
+//!
+//! The trait is shaped for object stores as much as for local folders:
+//! - async, so many uploads and downloads can be in flight at once;
+//! - [`Remote::missing`] asks about a whole batch, so an implementation can choose
+//!   one HEAD per object for a few ids or a prefix listing for many (as DVC does);
+//! - writes are all-or-nothing under the final name, and an implementation must not
+//!   store bytes whose md5 differs from the id (local: hashed while copying; S3:
+//!   Content-MD5), because DVC trusts whatever sits under a name;
+//! - [`Remote::flush`] makes everything written so far durable, so callers can
+//!   commit a pointer only after every object it references is safe.
+//!
+//! Implementations: [`local::LocalRemote`] (a directory, `file://` or a plain path).
+//! S3 is added behind the same trait separately.
+
+use std::path::{Path, PathBuf};
+
+use crate::dvc::{ObjectId, RemoteConfig};
+
+pub mod local;
+
+pub use local::LocalRemote;
+
+/// Why a remote operation failed. Every variant names the remote (its display
+/// url) and, where there is one, the object.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The object is not on the remote.
+    #[error("object {id} not found on remote {remote}")]
+    NotFound {
+        /// The remote's display url.
+        remote: String,
+        /// The object asked for.
+        id: ObjectId,
+    },
+    /// The bytes given for an object do not hash to its id (the source changed,
+    /// or the transfer was corrupted); nothing was stored.
+    #[error("object {id} for remote {remote}: content has md5 {actual} ({bytes} bytes), not the expected one; nothing was stored")]
+    ContentMismatch {
+        /// The remote's display url.
+        remote: String,
+        /// The object being written.
+        id: ObjectId,
+        /// md5 of the bytes actually read.
+        actual: crate::dvc::Md5,
+        /// Number of bytes read.
+        bytes: u64,
+    },
+    /// An IO failure while working on an object (or on the remote itself when `id` is None).
+    #[error("remote {remote}: {op}{}: {source}", fmt_id(.id))]
+    Io {
+        /// The remote's display url.
+        remote: String,
+        /// The object, if the failure concerns one.
+        id: Option<ObjectId>,
+        /// What was being done (`upload`, `download`, `check`, ...).
+        op: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The url names a kind of remote this build cannot talk to.
+    #[error("remote {url}: {reason}")]
+    Unsupported {
+        /// The configured url.
+        url: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// Any other backend failure.
+    #[error("remote {remote}{}: {message}", fmt_id(.id))]
+    Other {
+        /// The remote's display url.
+        remote: String,
+        /// The object, if the failure concerns one.
+        id: Option<ObjectId>,
+        /// What happened.
+        message: String,
+    },
+}
+
+fn fmt_id(id: &Option<ObjectId>) -> String {
+    match id {
+        Some(id) => format!(" object {id}"),
+        None => String::new(),
+    }
+}
+
+impl RemoteError {
+    /// The object the error concerns, if any.
+    pub fn object(&self) -> Option<ObjectId> {
+        match self {
+            RemoteError::NotFound { id, .. } | RemoteError::ContentMismatch { id, .. } => Some(*id),
+            RemoteError::Io { id, .. } | RemoteError::Other { id, .. } => *id,
+            RemoteError::Unsupported { .. } => None,
+        }
+    }
+}
+
+/// A DVC 3 object store.
+#[async_trait::async_trait]
+pub trait Remote: Send + Sync {
+    /// For display; never contains secrets.
+    fn url(&self) -> String;
+
+    /// The ids among `ids` that the remote does not hold (order unspecified,
+    /// no duplicates). Implementations pick HEAD-per-object or listing.
+    async fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, RemoteError>;
+
+    /// Stores the file `src` (`size` bytes) as `id`: atomically (never a partial
+    /// object under the final name) and only if its bytes hash to `id`.
+    async fn put_file(&self, id: &ObjectId, src: &Path, size: u64) -> Result<(), RemoteError>;
+
+    /// Stores `bytes` as `id`, with the same guarantees as [`Remote::put_file`].
+    async fn put_bytes(&self, id: &ObjectId, bytes: Vec<u8>) -> Result<(), RemoteError>;
+
+    /// Writes object `id` to `dest` (the caller picks a temporary path, verifies the
+    /// content and renames it into place). [`RemoteError::NotFound`] if absent.
+    async fn get_to_file(&self, id: &ObjectId, dest: &Path) -> Result<(), RemoteError>;
+
+    /// Makes every object written so far durable (local: fsync of directories).
+    async fn flush(&self) -> Result<(), RemoteError> {
+        Ok(())
+    }
+}
+
+/// Opens the remote a [`RemoteConfig`] describes: local paths and `file://` urls;
+/// `s3://` is recognised but not supported by this build yet.
+pub fn open(cfg: &RemoteConfig) -> Result<Box<dyn Remote>, RemoteError> {
+    let url = cfg.url.as_str();
+    if let Some(path) = url.strip_prefix("file://") {
+        let path = percent_decode(path);
+        if !path.starts_with('/') {
+            return Err(RemoteError::Unsupported {
+                url: url.to_string(),
+                reason: "file:// urls must be absolute (file:///path)".into(),
+            });
+        }
+        return Ok(Box::new(LocalRemote::new(PathBuf::from(path))));
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        let reason = if scheme.eq_ignore_ascii_case("s3") {
+            "S3 remotes are not supported yet".to_string()
+        } else {
+            format!("{scheme}:// remotes are not supported (use a local path, file:// or s3://)")
+        };
+        return Err(RemoteError::Unsupported {
+            url: url.to_string(),
+            reason,
+        });
+    }
+    let path = Path::new(url);
+    if !path.is_absolute() {
+        return Err(RemoteError::Unsupported {
+            url: url.to_string(),
+            reason: "a local remote path must be absolute (DvcConfig resolves relative ones)"
+                .into(),
+        });
+    }
+    Ok(Box::new(LocalRemote::new(path.to_path_buf())))
+}
+
+/// Decodes `%XX` escapes in a file:// url path (invalid escapes are kept as is).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn cfg(url: &str) -> RemoteConfig {
+        RemoteConfig {
+            name: "storage".into(),
+            url: url.into(),
+            options: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn open_picks_the_backend() {
+        assert_eq!(open(&cfg("/srv/store")).unwrap().url(), "/srv/store");
+        assert_eq!(
+            open(&cfg("file:///srv/my%20store")).unwrap().url(),
+            "/srv/my store"
+        );
+        let err = open(&cfg("s3://bucket/x")).err().unwrap();
+        assert!(
+            err.to_string().contains("S3 remotes are not supported yet"),
+            "{err}"
+        );
+        assert!(open(&cfg("gs://b")).is_err());
+        assert!(open(&cfg("relative/path")).is_err());
+        assert!(open(&cfg("file://relative")).is_err());
+    }
+}
