@@ -15,7 +15,7 @@ pub mod config;
 pub mod dataset;
 pub mod dvc;
 pub mod executor;
-// pub mod forge; (enabled once config lands)
+pub mod forge;
 pub mod pipeline;
 pub mod reconciler;
 pub mod remote;

@@ -82,7 +82,8 @@ impl RunPhase {
 
 impl std::fmt::Display for RunPhase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // pad, not write_str, so tables can align it with `{:<10}`
+        f.pad(self.as_str())
     }
 }
 
@@ -240,7 +241,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_run(&self, id: &str, phase: RunPhase, result: &RunResult) -> Result<(), StoreError> {
+    pub fn finish_run(
+        &self,
+        id: &str,
+        phase: RunPhase,
+        result: &RunResult,
+    ) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE runs SET phase = ?2, finished_at = ?3, error = ?4, old_md5 = ?5, new_md5 = ?6,
                  size = ?7, nfiles = ?8, commit_sha = ?9, branch = ?10
@@ -325,7 +331,8 @@ impl Store {
     }
 }
 
-const RUN_SELECT: &str = "SELECT id, pipeline, reason, source_commit, phase, created_at, finished_at, error,
+const RUN_SELECT: &str =
+    "SELECT id, pipeline, reason, source_commit, phase, created_at, finished_at, error,
     old_md5, new_md5, size, nfiles, commit_sha, branch FROM runs";
 
 type RawRun = (RunRecord, String);

@@ -1,0 +1,268 @@
+//! The git operations cairn needs, on a repository opened with git2: read what
+//! a commit holds, lay a commit's files out in a workspace, build a commit that
+//! changes a few files on top of another, and move refs with compare-and-swap.
+//!
+//! None of this touches the user's index or working tree except
+//! [`GitRepo::checkout_clean`], which only runs on a checkout found clean.
+
+use std::path::{Path, PathBuf};
+
+use git2::{build::TreeUpdateBuilder, FileMode, ObjectType, Oid, Repository, StatusOptions};
+
+use super::ForgeError;
+
+/// One file to write (`Some`) or delete (`None`) in a commit, by repo path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub path: String,
+    pub content: Option<Vec<u8>>,
+}
+
+/// The trailer that marks a commit as cairn's own.
+pub const RUN_TRAILER: &str = "Cairn-Run:";
+
+pub struct GitRepo {
+    repo: Repository,
+    workdir: PathBuf,
+}
+
+/// Where HEAD is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub commit: String,
+    /// `None` when HEAD is detached.
+    pub branch: Option<String>,
+}
+
+impl GitRepo {
+    /// Open the repository that holds `dir` (or a parent of it).
+    pub fn discover(dir: &Path) -> Result<GitRepo, ForgeError> {
+        let repo = Repository::discover(dir).map_err(|e| ForgeError::NotARepo {
+            path: dir.display().to_string(),
+            reason: e.message().to_string(),
+        })?;
+        let workdir = repo
+            .workdir()
+            .ok_or_else(|| ForgeError::NotARepo {
+                path: dir.display().to_string(),
+                reason: "it is a bare repository; cairn needs a working tree".into(),
+            })?
+            .to_path_buf();
+        Ok(GitRepo { repo, workdir })
+    }
+
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    pub fn head(&self) -> Result<Head, ForgeError> {
+        let head = self.repo.head().map_err(|e| {
+            if e.code() == git2::ErrorCode::UnbornBranch {
+                ForgeError::NoCommits
+            } else {
+                ForgeError::Git(e)
+            }
+        })?;
+        let commit = head.peel_to_commit()?.id().to_string();
+        let branch = if head.is_branch() {
+            head.shorthand().map(str::to_string)
+        } else {
+            None
+        };
+        Ok(Head { commit, branch })
+    }
+
+    /// The bytes of `path` in `commit`, or `None` when it has no such file.
+    pub fn read_file(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>, ForgeError> {
+        let tree = self.commit(commit)?.tree()?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.repo.find_blob(entry.id())?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// Write every file of `commit` under `dest` (which must exist), with
+    /// executable bits and symlinks as recorded. Submodules are left out.
+    pub fn materialize(&self, commit: &str, dest: &Path) -> Result<(), ForgeError> {
+        let tree = self.commit(commit)?.tree()?;
+        let mut failure: Option<ForgeError> = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |root, entry| {
+            let Some(name) = entry.name() else {
+                return git2::TreeWalkResult::Skip;
+            };
+            let path = dest.join(root).join(name);
+            let result = self.write_entry(entry, &path);
+            match result {
+                Ok(()) => git2::TreeWalkResult::Ok,
+                Err(e) => {
+                    failure = Some(e);
+                    git2::TreeWalkResult::Abort
+                }
+            }
+        })
+        .or_else(|e| if failure.is_some() { Ok(()) } else { Err(e) })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn write_entry(&self, entry: &git2::TreeEntry<'_>, path: &Path) -> Result<(), ForgeError> {
+        let io = |source| ForgeError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match entry.filemode() {
+            m if m == i32::from(FileMode::Tree) => std::fs::create_dir_all(path).map_err(io)?,
+            m if m == i32::from(FileMode::Link) => {
+                let blob = self.repo.find_blob(entry.id())?;
+                let target = String::from_utf8_lossy(blob.content()).into_owned();
+                std::os::unix::fs::symlink(target, path).map_err(io)?;
+            }
+            m if m == i32::from(FileMode::Blob) || m == i32::from(FileMode::BlobExecutable) => {
+                let blob = self.repo.find_blob(entry.id())?;
+                std::fs::write(path, blob.content()).map_err(io)?;
+                if m == i32::from(FileMode::BlobExecutable) {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+                        .map_err(io)?;
+                }
+            }
+            _ => {} // submodule commits: nothing to lay out
+        }
+        Ok(())
+    }
+
+    /// Tracked files with uncommitted changes (index or working tree); the
+    /// first few paths, empty when the checkout is clean. Untracked and
+    /// ignored files do not count: cairn never touches them.
+    pub fn dirty_paths(&self) -> Result<Vec<String>, ForgeError> {
+        let mut options = StatusOptions::new();
+        options
+            .include_untracked(false)
+            .include_ignored(false)
+            .exclude_submodules(true);
+        let statuses = self.repo.statuses(Some(&mut options))?;
+        Ok(statuses
+            .iter()
+            .filter(|s| s.status() != git2::Status::CURRENT)
+            .filter_map(|s| s.path().map(str::to_string))
+            .take(10)
+            .collect())
+    }
+
+    /// A new commit whose tree is `base`'s with `changes` applied. No ref moves.
+    pub fn commit_changes(
+        &self,
+        base: &str,
+        changes: &[FileChange],
+        message: &str,
+    ) -> Result<String, ForgeError> {
+        let base = self.commit(base)?;
+        let base_tree = base.tree()?;
+        let mut update = TreeUpdateBuilder::new();
+        for change in changes {
+            match &change.content {
+                Some(bytes) => {
+                    let oid = self.repo.blob(bytes)?;
+                    update.upsert(&change.path, oid, FileMode::Blob);
+                }
+                None => {
+                    update.remove(&change.path);
+                }
+            }
+        }
+        let tree_id = update.create_updated(&self.repo, &base_tree)?;
+        let tree = self.repo.find_tree(tree_id)?;
+        let signature = git2::Signature::now("cairn", "cairn@localhost")?;
+        let oid = self
+            .repo
+            .commit(None, &signature, &signature, message, &tree, &[&base])?;
+        Ok(oid.to_string())
+    }
+
+    /// The commit a branch points at, if the branch exists.
+    pub fn branch_tip(&self, branch: &str) -> Result<Option<String>, ForgeError> {
+        match self.repo.find_reference(&format!("refs/heads/{branch}")) {
+            Ok(r) => Ok(Some(r.peel_to_commit()?.id().to_string())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Commits on `branch` that are not on `base` and were not made by cairn
+    /// (no `Cairn-Run:` trailer): work a person added, which cairn must keep.
+    pub fn foreign_commits(&self, branch_tip: &str, base: &str) -> Result<Vec<String>, ForgeError> {
+        let mut walk = self.repo.revwalk()?;
+        walk.push(Oid::from_str(branch_tip)?)?;
+        walk.hide(Oid::from_str(base)?)?;
+        let mut foreign = Vec::new();
+        for oid in walk {
+            let commit = self.repo.find_commit(oid?)?;
+            let message = commit.message().unwrap_or("");
+            if !message.lines().any(|l| l.starts_with(RUN_TRAILER)) {
+                foreign.push(commit.id().to_string());
+            }
+        }
+        Ok(foreign)
+    }
+
+    /// Point `branch` at `new` if it is still at `expected` (`None`: it must
+    /// not exist yet). Losing that race is [`ForgeError::RefMoved`].
+    pub fn move_branch(
+        &self,
+        branch: &str,
+        expected: Option<&str>,
+        new: &str,
+        log: &str,
+    ) -> Result<(), ForgeError> {
+        let name = format!("refs/heads/{branch}");
+        let new = Oid::from_str(new)?;
+        let result = match expected {
+            Some(old) => self
+                .repo
+                .reference_matching(&name, new, true, Oid::from_str(old)?, log)
+                .map(|_| ()),
+            None => self.repo.reference(&name, new, false, log).map(|_| ()),
+        };
+        result.map_err(|e| match e.code() {
+            git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked => {
+                ForgeError::RefMoved {
+                    branch: branch.to_string(),
+                }
+            }
+            _ => ForgeError::Git(e),
+        })
+    }
+
+    /// Bring the index and working tree from HEAD's tree to `commit`'s, only
+    /// touching files that differ, and refusing to overwrite local changes.
+    pub fn checkout_clean(&self, commit: &str) -> Result<(), ForgeError> {
+        let target = self.commit(commit)?;
+        let mut options = git2::build::CheckoutBuilder::new();
+        options.safe();
+        self.repo
+            .checkout_tree(target.as_object(), Some(&mut options))?;
+        Ok(())
+    }
+
+    pub fn commit_message(&self, commit: &str) -> Result<String, ForgeError> {
+        Ok(self.commit(commit)?.message().unwrap_or("").to_string())
+    }
+
+    pub fn parent(&self, commit: &str) -> Result<Option<String>, ForgeError> {
+        let commit = self.commit(commit)?;
+        Ok(commit.parent_ids().next().map(|id| id.to_string()))
+    }
+
+    fn commit(&self, sha: &str) -> Result<git2::Commit<'_>, ForgeError> {
+        let oid = Oid::from_str(sha)?;
+        Ok(self.repo.find_commit(oid)?)
+    }
+}

@@ -1,0 +1,95 @@
+//! Everything that can stop a run, each saying what and where.
+
+use std::path::Path;
+
+use crate::executor::AttemptReport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "no {} at commit {}{}",
+        super::CONFIG_FILE,
+        short(.commit),
+        if *.uncommitted { " (the working copy has one: commit it first; cairn runs what is committed)" } else { "" }
+    )]
+    NoConfig { commit: String, uncommitted: bool },
+    #[error("{0}")]
+    Config(#[from] crate::config::Diagnostics),
+    #[error(
+        "no pipeline named {name:?} in {}{}; known: {known}",
+        super::CONFIG_FILE,
+        .suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default()
+    )]
+    UnknownPipeline {
+        name: String,
+        suggestion: Option<String>,
+        known: String,
+    },
+    #[error("pipeline {pipeline:?} names remote {name:?}, which .dvc/config does not define")]
+    UnknownRemote { name: String, pipeline: String },
+    #[error("{path}: {reason}")]
+    Pointer { path: String, reason: String },
+    #[error("{path} is not valid UTF-8")]
+    NotUtf8 { path: String },
+    #[error(
+        "{dataset} is tracked by git at the source commit; DVC tracks it through {dataset}.dvc instead: \
+         run `git rm -r --cached {dataset}` and commit"
+    )]
+    TrackedByGit { dataset: String },
+    #[error("a run with id {run_id} already exists; nothing to do")]
+    Duplicate { run_id: String },
+    #[error("{}", .reasons.join("\n"))]
+    TasksFailed { reasons: Vec<String> },
+    #[error("{reason}")]
+    Cancelled { reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    DvcConfig(#[from] crate::dvc::ConfigError),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    #[error("fetch: {0}")]
+    Fetch(#[from] crate::dataset::FetchError),
+    #[error("publish: {0}")]
+    Publish(#[from] crate::dataset::PublishError),
+    #[error(transparent)]
+    Forge(#[from] crate::forge::ForgeError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The first 12 hex digits of a commit id, as people quote them.
+pub(crate) fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+impl RunError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> RunError {
+        RunError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// `task "x" failed: exited with status 1 (attempt 3; log: ...)` plus the
+/// last lines it printed, so the reason is on screen without opening a file.
+pub(crate) fn describe_failure(task: &str, report: Option<&AttemptReport>, logs: &Path) -> String {
+    let Some(report) = report else {
+        return format!("task {task:?} failed");
+    };
+    let reason = match &report.result {
+        crate::pipeline::AttemptResult::Failed { reason, .. } => reason.as_str(),
+        _ => "did not finish",
+    };
+    let mut text = format!("task {task:?} failed: {reason} (log: {})", logs.display());
+    let tail: Vec<&String> = report.log_tail.iter().rev().take(5).collect();
+    for line in tail.into_iter().rev() {
+        text.push_str("\n    | ");
+        text.push_str(line);
+    }
+    text
+}

@@ -1,0 +1,326 @@
+//! The one place that turns a run's decisions into effects.
+//!
+//! A run goes: record it, lay out a workspace from the source commit, fetch
+//! the current dataset version into it, run the tasks, publish the output to
+//! the remote, and only then hand the new pointer to the forge. Each step
+//! talks to the world through a trait ([`Executor`], [`Remote`], [`Forge`],
+//! [`Store`]), so the same sequence serves local runs and, later, the service.
+//!
+//! [`Remote`]: crate::remote::Remote
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{MergePolicy, Pipeline};
+use crate::dataset::{self, PublishReport};
+use crate::dvc::Output;
+use crate::executor::Executor;
+use crate::forge::{Delivery, FileChange, Forge, Proposal};
+use crate::pipeline::{Limits, RunOutcome, TaskPlan};
+use crate::store::{NewRun, RunPhase, RunResult, Store};
+
+mod error;
+mod message;
+mod source;
+mod tasks;
+
+pub use error::RunError;
+pub use source::{RepoSource, CONFIG_FILE};
+pub use tasks::{run_tasks, PlannedTask, TaskPhase};
+
+/// Everything a run needs from outside, handed in so tests can swap any part.
+pub struct RunContext {
+    pub store: Arc<Store>,
+    pub executor: Arc<dyn Executor>,
+    pub forge: Arc<dyn Forge>,
+    pub limits: Limits,
+    /// Where per-run workspaces and logs go (`.cairn/runs`).
+    pub runs_dir: PathBuf,
+    pub progress: dataset::Progress,
+    /// Parallel transfers to and from the remote.
+    pub jobs: usize,
+    /// Keep the workspace of a successful run (failed ones are always kept).
+    pub keep_workspace: bool,
+}
+
+/// What to run and why.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub pipeline: String,
+    /// What started it: `cli`, `push`, `schedule`...
+    pub reason: String,
+    /// The idempotency key; a fresh id when `None`.
+    pub run_id: Option<String>,
+    /// Overrides the pipeline's `merge` policy.
+    pub merge: Option<MergePolicy>,
+}
+
+/// How a run ended, for the CLI to report.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub pipeline: String,
+    pub source_commit: String,
+    pub dataset: String,
+    pub old: Option<Output>,
+    pub published: PublishReport,
+    /// `None` when the data did not change.
+    pub delivery: Option<Delivery>,
+    pub logs: PathBuf,
+}
+
+/// Run one pipeline of the repository at `source` to its end.
+pub async fn run(
+    source: &RepoSource,
+    request: &RunRequest,
+    ctx: &RunContext,
+    cancel: &CancellationToken,
+) -> Result<RunSummary, RunError> {
+    let commit = source.head_commit().to_string();
+    let pipeline = source.pipeline(&request.pipeline)?.clone();
+    let policy = request.merge.unwrap_or(pipeline.merge);
+    if policy == MergePolicy::Direct {
+        // Fail before doing any work: direct commits onto the checkout.
+        source.require_clean()?;
+    }
+    let remote = source.remote(&pipeline)?;
+    let old = source.pointer(&pipeline, &commit)?;
+
+    let run_id = request
+        .run_id
+        .clone()
+        .unwrap_or_else(|| new_run_id(pipeline.name.as_str()));
+    let created = ctx.store.create_run(&NewRun {
+        id: run_id.clone(),
+        pipeline: pipeline.name.as_str().to_string(),
+        reason: request.reason.clone(),
+        source_commit: commit.clone(),
+    })?;
+    if !created {
+        return Err(RunError::Duplicate { run_id });
+    }
+
+    let run_dir = ctx.runs_dir.join(&run_id);
+    let workspace = run_dir.join("workspace");
+    let logs = run_dir.join("logs");
+    let transfer = dataset::TransferOptions {
+        jobs: ctx.jobs,
+        progress: ctx.progress,
+    };
+    let steps = async {
+        ctx.store.set_phase(&run_id, RunPhase::Fetching)?;
+        std::fs::create_dir_all(&workspace).map_err(|e| RunError::io(&workspace, e))?;
+        source.materialize(&commit, &workspace)?;
+        let data_path = workspace.join(pipeline.dataset.as_str());
+        if data_path.symlink_metadata().is_ok() {
+            // The commit itself holds the dataset: DVC would refuse to track
+            // it, and publishing would hide the conflict.
+            return Err(RunError::TrackedByGit {
+                dataset: pipeline.dataset.as_str().to_string(),
+            });
+        }
+        if let Some(old) = &old {
+            dataset::fetch(old, &data_path, remote.as_ref(), &transfer).await?;
+        }
+
+        ctx.store.set_phase(&run_id, RunPhase::Running)?;
+        let planned = plan_tasks(&pipeline, &run_id, &workspace, &data_path, &logs);
+        let phase = run_tasks(
+            planned,
+            Arc::clone(&ctx.executor),
+            &ctx.store,
+            ctx.limits,
+            pipeline.timeout,
+            cancel,
+        )
+        .await;
+        match phase.outcome {
+            RunOutcome::Succeeded => {}
+            RunOutcome::Failed { tasks } => {
+                let reasons = tasks
+                    .iter()
+                    .map(|task| error::describe_failure(task, phase.reports.get(task), &logs))
+                    .collect();
+                return Err(RunError::TasksFailed { reasons });
+            }
+            RunOutcome::Cancelled { reason } => return Err(RunError::Cancelled { reason }),
+        }
+
+        ctx.store.set_phase(&run_id, RunPhase::Publishing)?;
+        let published = dataset::publish(
+            &workspace,
+            pipeline.dataset.as_str(),
+            remote.as_ref(),
+            &transfer,
+        )
+        .await?;
+
+        let unchanged = old.as_ref().is_some_and(|o| o.id == published.output.id);
+        let delivery = if unchanged {
+            None
+        } else {
+            ctx.store.set_phase(&run_id, RunPhase::Committing)?;
+            let proposal = Proposal {
+                pipeline: pipeline.name.as_str().to_string(),
+                run_id: run_id.clone(),
+                base: commit.clone(),
+                changes: pointer_changes(source, &pipeline, &commit, &published.output)?,
+                message: message::commit_message(
+                    &pipeline,
+                    old.as_ref(),
+                    &published.output,
+                    &run_id,
+                    &commit,
+                ),
+                policy,
+            };
+            Some(ctx.forge.deliver(&proposal).await?)
+        };
+        Ok::<_, RunError>((published, delivery))
+    };
+
+    let result = steps.await;
+    let (phase, record) = match &result {
+        Ok((published, delivery)) => (
+            if delivery.is_some() {
+                RunPhase::Succeeded
+            } else {
+                RunPhase::Unchanged
+            },
+            RunResult {
+                error: None,
+                old_md5: old.as_ref().map(|o| o.id.to_string()),
+                new_md5: Some(published.output.id.to_string()),
+                size: published.output.size,
+                nfiles: published.output.nfiles,
+                commit: delivery.as_ref().map(|d| d.commit().to_string()),
+                branch: delivery.as_ref().map(|d| d.branch().to_string()),
+            },
+        ),
+        Err(e) => (
+            if matches!(e, RunError::Cancelled { .. }) {
+                RunPhase::Cancelled
+            } else {
+                RunPhase::Failed
+            },
+            RunResult {
+                error: Some(e.to_string()),
+                old_md5: old.as_ref().map(|o| o.id.to_string()),
+                ..RunResult::default()
+            },
+        ),
+    };
+    ctx.store.finish_run(&run_id, phase, &record)?;
+    let (published, delivery) = result?;
+    if !ctx.keep_workspace {
+        // Logs stay for `cairn runs`; the workspace may be large.
+        let _ = std::fs::remove_dir_all(&workspace);
+    }
+    Ok(RunSummary {
+        run_id,
+        pipeline: pipeline.name.as_str().to_string(),
+        source_commit: commit,
+        dataset: pipeline.dataset.as_str().to_string(),
+        old,
+        published,
+        delivery,
+        logs,
+    })
+}
+
+/// `<pipeline>-<UTC time>-<random>`: sortable, unique, and a valid
+/// Kubernetes name fragment.
+pub fn new_run_id(pipeline: &str) -> String {
+    let now = chrono::Utc::now().format("%Y%m%dt%H%M%S");
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{}-{now}-{}",
+        pipeline.to_ascii_lowercase().replace('_', "-"),
+        &random[..6]
+    )
+}
+
+fn plan_tasks(
+    pipeline: &Pipeline,
+    run_id: &str,
+    workspace: &Path,
+    data_path: &Path,
+    logs: &Path,
+) -> Vec<PlannedTask> {
+    let order = pipeline.tasks.order();
+    let index_of = |name: &crate::config::TaskName| order.iter().position(|n| n == name);
+    order
+        .iter()
+        .map(|name| {
+            let task = pipeline.tasks.get(name);
+            let mut env = task.env.clone();
+            for (key, value) in [
+                ("CAIRN_WORKSPACE", workspace.display().to_string()),
+                ("CAIRN_DATASET", data_path.display().to_string()),
+                ("CAIRN_RUN_ID", run_id.to_string()),
+                ("CAIRN_PIPELINE", pipeline.name.as_str().to_string()),
+                ("CAIRN_TASK", name.as_str().to_string()),
+            ] {
+                env.insert(key.to_string(), value);
+            }
+            let workdir = match &task.workdir {
+                Some(dir) => workspace.join(dir),
+                None => workspace.to_path_buf(),
+            };
+            PlannedTask {
+                plan: TaskPlan {
+                    name: name.as_str().to_string(),
+                    needs: task.needs.iter().filter_map(index_of).collect(),
+                    max_attempts: task.retries.saturating_add(1),
+                },
+                spec: crate::executor::TaskSpec {
+                    run_id: run_id.to_string(),
+                    pipeline: pipeline.name.as_str().to_string(),
+                    task: name.as_str().to_string(),
+                    attempt: 1,
+                    command: task.command.clone(),
+                    env,
+                    workdir,
+                    timeout: task.timeout,
+                    log_path: logs.join(format!("{}.log", name.as_str())),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The pointer file, plus the `.gitignore` entry `dvc add` would add.
+fn pointer_changes(
+    source: &RepoSource,
+    pipeline: &Pipeline,
+    commit: &str,
+    output: &Output,
+) -> Result<Vec<FileChange>, RunError> {
+    let pointer_path = pipeline.dataset.pointer_path();
+    let pointer = crate::dvc::PointerFile::single(output.clone())
+        .to_yaml(&pointer_path)
+        .map_err(|e| RunError::Pointer {
+            path: pointer_path.clone(),
+            reason: e.to_string(),
+        })?;
+    let mut changes = vec![FileChange {
+        path: pointer_path,
+        content: Some(pointer.into_bytes()),
+    }];
+    let parent = pipeline.dataset.parent();
+    let gitignore = if parent.is_empty() {
+        ".gitignore".to_string()
+    } else {
+        format!("{parent}/.gitignore")
+    };
+    let existing = source.read_text(commit, &gitignore)?.unwrap_or_default();
+    if let Some(updated) = crate::dvc::gitignore_add(&existing, pipeline.dataset.file_name()) {
+        changes.push(FileChange {
+            path: gitignore,
+            content: Some(updated.into_bytes()),
+        });
+    }
+    Ok(changes)
+}
