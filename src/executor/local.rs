@@ -76,7 +76,10 @@ impl Executor for LocalExecutor {
                 None,
             ),
         };
-        let log_tail = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+        let log_tail = tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
         AttemptReport {
             result,
             exit_code,
@@ -189,7 +192,10 @@ impl LocalExecutor {
     async fn terminate(&self, pid: Option<i32>, child: &mut tokio::process::Child) {
         let Some(pid) = pid else { return };
         signal_group(pid, libc::SIGTERM);
-        if tokio::time::timeout(self.grace, child.wait()).await.is_err() {
+        if tokio::time::timeout(self.grace, child.wait())
+            .await
+            .is_err()
+        {
             signal_group(pid, libc::SIGKILL);
             let _ = child.wait().await;
         }
@@ -268,7 +274,10 @@ mod tests {
     async fn success_logs_output_and_sees_env() {
         let dir = tempfile::tempdir().unwrap();
         let report = LocalExecutor::new(None)
-            .run(&spec(dir.path(), "echo $GREETING; echo oops >&2", None), CancellationToken::new())
+            .run(
+                &spec(dir.path(), "echo $GREETING; echo oops >&2", None),
+                CancellationToken::new(),
+            )
             .await;
         assert_eq!(report.result, AttemptResult::Succeeded);
         assert_eq!(report.exit_code, Some(0));
@@ -298,11 +307,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = spec(dir.path(), "", None);
         s.command = vec!["/nonexistent/cairn-test-program".into()];
-        let report = LocalExecutor::new(None).run(&s, CancellationToken::new()).await;
+        let report = LocalExecutor::new(None)
+            .run(&s, CancellationToken::new())
+            .await;
         match report.result {
             AttemptResult::Failed { reason, retryable } => {
                 assert!(!retryable);
-                assert!(reason.starts_with("cannot start `/nonexistent/cairn-test-program`"), "{reason}");
+                assert!(
+                    reason.starts_with("cannot start `/nonexistent/cairn-test-program`"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -21,12 +21,21 @@ pub enum TaskState {
     /// Not started: some dependency has not succeeded yet, or no slot was free.
     Waiting,
     /// An attempt (1-based) was started, or is waiting out its retry backoff.
-    Running { attempt: u32 },
-    Succeeded { attempt: u32 },
+    Running {
+        attempt: u32,
+    },
+    Succeeded {
+        attempt: u32,
+    },
     /// Failed for good after `attempt` attempts.
-    Failed { attempt: u32, reason: String },
+    Failed {
+        attempt: u32,
+        reason: String,
+    },
     /// Never started because the task at this index failed or was cancelled.
-    Skipped { because: usize },
+    Skipped {
+        because: usize,
+    },
     /// Stopped, or never started, because the run was cancelled.
     Cancelled,
 }
@@ -55,7 +64,10 @@ pub enum AttemptResult {
     Succeeded,
     /// Failed; `retryable` is false for failures another attempt cannot fix
     /// (a command that does not exist, say).
-    Failed { reason: String, retryable: bool },
+    Failed {
+        reason: String,
+        retryable: bool,
+    },
     /// Stopped because the scheduler asked for it.
     Stopped,
 }
@@ -89,8 +101,12 @@ pub enum Action {
 pub enum RunOutcome {
     Succeeded,
     /// Names of the tasks that failed for good, in plan order.
-    Failed { tasks: Vec<String> },
-    Cancelled { reason: String },
+    Failed {
+        tasks: Vec<String>,
+    },
+    Cancelled {
+        reason: String,
+    },
 }
 
 /// The task phase of one run.
@@ -173,9 +189,8 @@ impl RunState {
                 self.skip_downstream(task);
             }
             AttemptResult::Failed { reason, retryable } => {
-                let may_retry = retryable
-                    && attempt < self.plan[task].max_attempts
-                    && self.cancelled.is_none();
+                let may_retry =
+                    retryable && attempt < self.plan[task].max_attempts && self.cancelled.is_none();
                 if may_retry {
                     let next = attempt + 1;
                     self.tasks[task] = TaskState::Running { attempt: next };
@@ -355,10 +370,19 @@ mod tests {
 
     #[test]
     fn chain_runs_in_order_and_succeeds() {
-        let mut run = RunState::new(plan(&[("a", &[], 1), ("b", &[0], 1), ("c", &[1], 1)]), limits(4));
+        let mut run = RunState::new(
+            plan(&[("a", &[], 1), ("b", &[0], 1), ("c", &[1], 1)]),
+            limits(4),
+        );
         assert_eq!(run.start(), vec![start(0, 1)]);
-        assert_eq!(run.handle(ended(0, 1, AttemptResult::Succeeded)), vec![start(1, 1)]);
-        assert_eq!(run.handle(ended(1, 1, AttemptResult::Succeeded)), vec![start(2, 1)]);
+        assert_eq!(
+            run.handle(ended(0, 1, AttemptResult::Succeeded)),
+            vec![start(1, 1)]
+        );
+        assert_eq!(
+            run.handle(ended(1, 1, AttemptResult::Succeeded)),
+            vec![start(2, 1)]
+        );
         assert_eq!(
             run.handle(ended(2, 1, AttemptResult::Succeeded)),
             vec![Action::Finish(RunOutcome::Succeeded)]
@@ -368,13 +392,24 @@ mod tests {
     #[test]
     fn independent_tasks_start_together_up_to_the_limit() {
         let mut run = RunState::new(
-            plan(&[("a", &[], 1), ("b", &[], 1), ("c", &[], 1), ("d", &[0, 1, 2], 1)]),
+            plan(&[
+                ("a", &[], 1),
+                ("b", &[], 1),
+                ("c", &[], 1),
+                ("d", &[0, 1, 2], 1),
+            ]),
             limits(2),
         );
         assert_eq!(run.start(), vec![start(0, 1), start(1, 1)]);
-        assert_eq!(run.handle(ended(1, 1, AttemptResult::Succeeded)), vec![start(2, 1)]);
+        assert_eq!(
+            run.handle(ended(1, 1, AttemptResult::Succeeded)),
+            vec![start(2, 1)]
+        );
         assert_eq!(run.handle(ended(0, 1, AttemptResult::Succeeded)), vec![]);
-        assert_eq!(run.handle(ended(2, 1, AttemptResult::Succeeded)), vec![start(3, 1)]);
+        assert_eq!(
+            run.handle(ended(2, 1, AttemptResult::Succeeded)),
+            vec![start(3, 1)]
+        );
     }
 
     #[test]
@@ -438,18 +473,27 @@ mod tests {
         // attempt 1 reported again after the retry started
         assert_eq!(run.handle(ended(0, 1, AttemptResult::Succeeded)), vec![]);
         assert_eq!(run.task(0), &TaskState::Running { attempt: 2 });
-        assert_eq!(run.handle(ended(0, 2, AttemptResult::Succeeded)), vec![start(1, 1)]);
+        assert_eq!(
+            run.handle(ended(0, 2, AttemptResult::Succeeded)),
+            vec![start(1, 1)]
+        );
         assert_eq!(run.handle(ended(0, 2, AttemptResult::Succeeded)), vec![]);
     }
 
     #[test]
     fn cancel_stops_running_and_skips_waiting() {
-        let mut run = RunState::new(plan(&[("a", &[], 3), ("b", &[0], 1), ("c", &[], 1)]), limits(4));
+        let mut run = RunState::new(
+            plan(&[("a", &[], 3), ("b", &[0], 1), ("c", &[], 1)]),
+            limits(4),
+        );
         run.start();
         let actions = run.handle(Event::Cancel {
             reason: "run timeout 30m expired".into(),
         });
-        assert_eq!(actions, vec![Action::Stop { task: 0 }, Action::Stop { task: 2 }]);
+        assert_eq!(
+            actions,
+            vec![Action::Stop { task: 0 }, Action::Stop { task: 2 }]
+        );
         assert_eq!(run.task(1), &TaskState::Cancelled);
         assert_eq!(run.handle(ended(0, 1, AttemptResult::Stopped)), vec![]);
         // a failure that lands after the cancel is not retried
@@ -485,12 +529,23 @@ mod tests {
     #[test]
     fn diamond_waits_for_both_sides() {
         let mut run = RunState::new(
-            plan(&[("a", &[], 1), ("b", &[0], 1), ("c", &[0], 1), ("d", &[1, 2], 1)]),
+            plan(&[
+                ("a", &[], 1),
+                ("b", &[0], 1),
+                ("c", &[0], 1),
+                ("d", &[1, 2], 1),
+            ]),
             limits(4),
         );
         run.start();
-        assert_eq!(run.handle(ended(0, 1, AttemptResult::Succeeded)), vec![start(1, 1), start(2, 1)]);
+        assert_eq!(
+            run.handle(ended(0, 1, AttemptResult::Succeeded)),
+            vec![start(1, 1), start(2, 1)]
+        );
         assert_eq!(run.handle(ended(2, 1, AttemptResult::Succeeded)), vec![]);
-        assert_eq!(run.handle(ended(1, 1, AttemptResult::Succeeded)), vec![start(3, 1)]);
+        assert_eq!(
+            run.handle(ended(1, 1, AttemptResult::Succeeded)),
+            vec![start(3, 1)]
+        );
     }
 }
