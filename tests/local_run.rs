@@ -321,3 +321,95 @@ fn dataset_committed_to_git_is_refused_with_the_fix() {
     assert_eq!(s.refs(), refs);
     assert!(s.remote_objects().is_empty());
 }
+
+#[test]
+fn auto_merges_the_bot_branch_into_a_clean_checkout_and_not_a_dirty_one() {
+    let s = Scratch::example();
+    let head = s.git(&["rev-parse", "HEAD"]);
+    let out = s.cairn(&["run", PIPELINE, "--merge", "auto"]);
+    assert_success(&out, "auto run");
+    assert!(
+        stdout(&out).contains("merged into main"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        s.git(&["rev-parse", "HEAD"]),
+        s.git(&["rev-parse", "cairn/employee_attrition"])
+    );
+    assert_eq!(s.git(&["rev-parse", "HEAD^"]), head);
+    assert_eq!(s.git(&["status", "--porcelain"]), "");
+    assert!(s.repo.join(format!("{DATASET}.dvc")).exists());
+
+    // With local edits the proposal stays on its branch and says why.
+    std::fs::write(s.repo.join("etl/modify_data.py"), "# local edit\n").unwrap();
+    let main_before = s.git(&["rev-parse", "main"]);
+    let out = s.cairn(&["run", PIPELINE, "--merge", "auto"]);
+    assert_success(&out, "auto run on a dirty checkout");
+    assert!(stdout(&out).contains("not merged"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("uncommitted changes"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(s.git(&["rev-parse", "main"]), main_before);
+    assert_eq!(
+        s.git(&["rev-parse", "cairn/employee_attrition^"]),
+        main_before
+    );
+}
+
+#[test]
+fn pipeline_timeout_stops_running_tasks() {
+    let s = Scratch::with_config(
+        r#"
+[pipelines.p]
+dataset = "out.csv"
+timeout = "1s"
+[pipelines.p.tasks.slow]
+command = ["sh", "-c", "echo x > out.csv; sleep 30"]
+"#,
+        &[],
+    );
+    let t0 = std::time::Instant::now();
+    let err = assert_failure(&s.cairn(&["run", "p"]), "run past its pipeline timeout");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+    assert!(
+        err.contains("the pipeline's timeout of 1s expired"),
+        "{err}"
+    );
+    let runs: serde_json::Value =
+        serde_json::from_str(&stdout(&s.cairn(&["runs", "--json"]))).unwrap();
+    assert_eq!(runs[0]["phase"], "cancelled");
+    assert_eq!(runs[0]["attempts"][0]["state"], "stopped");
+}
+
+#[test]
+fn a_run_id_is_an_idempotency_key() {
+    let s = Scratch::example();
+    assert_success(
+        &s.cairn(&["run", PIPELINE, "--run-id", "nightly-1"]),
+        "first",
+    );
+    let refs = s.refs();
+    let err = assert_failure(
+        &s.cairn(&["run", PIPELINE, "--run-id", "nightly-1"]),
+        "duplicate",
+    );
+    assert!(
+        err.contains("a run with id nightly-1 already exists"),
+        "{err}"
+    );
+    assert_eq!(s.refs(), refs);
+}
+
+#[test]
+fn a_run_id_cannot_be_a_path() {
+    let s = Scratch::example();
+    let err = assert_failure(
+        &s.cairn(&["run", PIPELINE, "--run-id", "../../escape"]),
+        "path id",
+    );
+    assert!(err.contains("run id \"../../escape\" must be"), "{err}");
+    assert!(!s.root.join("escape").exists());
+}

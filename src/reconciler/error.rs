@@ -36,6 +36,10 @@ pub enum RunError {
          run `git rm -r --cached {dataset}` and commit"
     )]
     TrackedByGit { dataset: String },
+    #[error(
+        "run id {run_id:?} must be 1-128 letters, digits, '-', '_' or '.', not starting with '.'"
+    )]
+    BadRunId { run_id: String },
     #[error("a run with id {run_id} already exists; nothing to do")]
     Duplicate { run_id: String },
     #[error("{}", .reasons.join("\n"))]

@@ -88,10 +88,11 @@ pub async fn run(
     let remote = source.remote(&pipeline)?;
     let old = source.pointer(&pipeline, &commit)?;
 
-    let run_id = request
-        .run_id
-        .clone()
-        .unwrap_or_else(|| new_run_id(pipeline.name.as_str()));
+    let run_id = match &request.run_id {
+        Some(id) if valid_run_id(id) => id.clone(),
+        Some(id) => return Err(RunError::BadRunId { run_id: id.clone() }),
+        None => new_run_id(pipeline.name.as_str()),
+    };
     let created = ctx.store.create_run(&NewRun {
         id: run_id.clone(),
         pipeline: pipeline.name.as_str().to_string(),
@@ -240,6 +241,16 @@ pub fn new_run_id(pipeline: &str) -> String {
         pipeline.to_ascii_lowercase().replace('_', "-"),
         &random[..6]
     )
+}
+
+/// Run ids name folders and (later) Kubernetes objects: keep them to
+/// characters that are safe in both, and never a path.
+fn valid_run_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn plan_tasks(
