@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use common::trees::{assert_same_files, copy_tree, random_tree, Rng};
 use common::*;
 
 #[test]
@@ -43,76 +44,6 @@ fn dvc_pull_reproduces_what_cairn_run_published() {
     }
     // and git sees nothing to commit: the .gitignore entry is right
     assert_eq!(git(&clone, &["status", "--porcelain"]), "");
-}
-
-/// A small deterministic generator, so a failing tree can be reproduced
-/// from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-const NAME_PARTS: &[&str] = &[
-    "a",
-    "b",
-    "data",
-    "é",
-    "日本",
-    "ü-x",
-    "with space",
-    "a-b",
-    "a_b",
-    "Z",
-    "0",
-    "naïve",
-    "🙂",
-    "x.csv",
-];
-
-fn random_tree(rng: &mut Rng, dir: &Path, depth: u32) {
-    std::fs::create_dir_all(dir).unwrap();
-    let entries = 1 + rng.below(5);
-    for i in 0..entries {
-        let name = format!(
-            "{}{}{}",
-            NAME_PARTS[rng.below(NAME_PARTS.len() as u64) as usize],
-            NAME_PARTS[rng.below(NAME_PARTS.len() as u64) as usize],
-            i
-        );
-        let path = dir.join(&name);
-        match rng.below(10) {
-            0..=1 if depth < 3 => random_tree(rng, &path, depth + 1),
-            2 => std::fs::create_dir_all(&path).unwrap(), // empty folder: left out by DVC
-            3 => std::fs::write(&path, b"").unwrap(),
-            _ => {
-                let len = rng.below(3000) as usize;
-                let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-                std::fs::write(&path, bytes).unwrap();
-            }
-        }
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn dvc_repo(dir: &Path, remote: &Path) {
@@ -185,33 +116,6 @@ fn random_trees_hash_like_dvc_add_and_round_trip_both_ways() {
         );
         assert_same_files(&original, &fetcher.join("tree"), seed);
     }
-}
-
-/// Same regular files with the same bytes (empty folders do not count:
-/// DVC does not track them).
-fn assert_same_files(expected: &Path, actual: &Path, seed: u64) {
-    fn files(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                files(base, &path, out);
-            } else {
-                let rel = path.strip_prefix(base).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    files(expected, expected, &mut a);
-    files(actual, actual, &mut b);
-    a.sort();
-    b.sort();
-    let names = |v: &Vec<(String, Vec<u8>)>| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&a), names(&b), "seed {seed}: file lists differ");
-    assert!(a == b, "seed {seed}: file contents differ");
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! real DVC client.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod s3peers;
+pub mod trees;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -129,12 +132,13 @@ fn walk(base: &Path, dir: &Path, found: &mut Vec<String>) {
 }
 
 pub fn cairn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CAIRN_LOG")
-        .output()
-        .expect("run cairn")
+    cairn_command(dir, args).output().expect("run cairn")
+}
+
+pub fn cairn_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command.args(args).current_dir(dir).env_remove("CAIRN_LOG");
+    command
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -197,10 +201,14 @@ pub fn dvc() -> PathBuf {
 }
 
 pub fn run_dvc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(dvc())
+    dvc_command(dir, args).output().expect("run dvc")
+}
+
+pub fn dvc_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(dvc());
+    command
         .args(args)
         .current_dir(dir)
-        .env("DVC_NO_ANALYTICS", "1")
-        .output()
-        .expect("run dvc")
+        .env("DVC_NO_ANALYTICS", "1");
+    command
 }
