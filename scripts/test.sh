@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CAIRN_CACHE="${CAIRN_CACHE:-$HOME/.cache/cairn-ci}"
 DVC_VERSION="3.67.1"
-MOTO_VERSION="5.1.18"
+MOTO_VERSION="5.2.5"
 GARAGE_VERSION="2.5.0"
 venv="$CAIRN_CACHE/dvc-$DVC_VERSION"
 
