@@ -1,0 +1,44 @@
+# Installs the real protocol peers the tests and benchmarks talk to, each
+# pinned, into $CAIRN_CACHE (outside the clone, reused while it survives),
+# and exports where they are: CAIRN_TEST_DVC, CAIRN_TEST_MOTO, CAIRN_TEST_GARAGE.
+# Sourced by scripts/test.sh and bench/run.sh.
+
+: "${CAIRN_CACHE:?set CAIRN_CACHE}"
+mkdir -p "$CAIRN_CACHE"
+DVC_VERSION="3.67.1"
+MOTO_VERSION="5.2.5"
+GARAGE_VERSION="2.5.0"
+dvc_venv="$CAIRN_CACHE/dvc-$DVC_VERSION"
+
+if ! "$dvc_venv/bin/dvc" --version >/dev/null 2>&1; then
+    echo "== installing dvc $DVC_VERSION into $dvc_venv"
+    rm -rf "$dvc_venv"
+    python3 -m venv "$dvc_venv"
+    "$dvc_venv/bin/pip" install --quiet --disable-pip-version-check "dvc[s3]==$DVC_VERSION"
+fi
+export CAIRN_TEST_DVC="$dvc_venv/bin/dvc"
+echo "== dvc $("$CAIRN_TEST_DVC" --version)"
+
+# moto's S3 server, in a virtualenv of its own (its pins clash with dvc-s3's).
+moto_venv="$CAIRN_CACHE/moto-$MOTO_VERSION"
+if ! "$moto_venv/bin/moto_server" --help >/dev/null 2>&1; then
+    echo "== installing moto $MOTO_VERSION into $moto_venv"
+    rm -rf "$moto_venv"
+    python3 -m venv "$moto_venv"
+    "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+export CAIRN_TEST_MOTO="$moto_venv/bin/moto_server"
+
+# Garage, a production S3 server; building it takes ~15 minutes, so it is
+# installed once into the cache.
+garage_root="$CAIRN_CACHE/garage-$GARAGE_VERSION"
+if ! "$garage_root/bin/garage" --version >/dev/null 2>&1; then
+    echo "== building garage $GARAGE_VERSION into $garage_root (slow, once)"
+    CARGO_TARGET_DIR="$CAIRN_CACHE/garage-build" cargo install garage --quiet --locked \
+        --version "$GARAGE_VERSION" --no-default-features --features bundled-libs,sqlite,lmdb \
+        --root "$garage_root"
+    rm -rf "$CAIRN_CACHE/garage-build"
+fi
+export CAIRN_TEST_GARAGE="$garage_root/bin/garage"
+echo "== $("$CAIRN_TEST_GARAGE" --version)"
+
