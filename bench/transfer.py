@@ -86,6 +86,7 @@ class Server:
     def __init__(self, name, endpoint, region, bucket, key, secret, procs):
         self.name, self.endpoint, self.region, self.bucket = name, endpoint, region, bucket
         self.key, self.secret, self.procs = key, secret, procs
+        self.pulls_with_dvc = name != "s3s-fs"
 
     def env(self):
         env = dict(os.environ)
@@ -110,8 +111,7 @@ def start_s3s(tools, work):
     shutil.rmtree(root, ignore_errors=True)
     (root / "bench").mkdir(parents=True)
     port = free_port()
-    proc = subprocess.Popen([tools["s3s"], root, str(port), ACCESS, SECRET],
-                            stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([tools["s3s"], root, str(port), ACCESS, SECRET], stderr=subprocess.DEVNULL)
     wait_port(port, proc, "s3s-fs")
     return Server("s3s-fs", f"http://127.0.0.1:{port}", "us-east-1", "bench", ACCESS, SECRET, [proc])
 
@@ -164,7 +164,9 @@ def dvc_repo(path, server, prefix, tools):
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     run([tools["dvc"], "init", "--no-scm", "-q"], cwd=path)
-    (path / ".dvc" / "config").write_text(server.dvc_config(prefix))
+    # keep `dvc init --no-scm`'s setting: these repositories have no git
+    config = server.dvc_config(prefix).replace("[core]\n", "[core]\n    no_scm = True\n")
+    (path / ".dvc" / "config").write_text(config)
 
 
 def place(src, dest):
@@ -203,16 +205,23 @@ def bench_one(server, label, src, tools, work):
           "--s3-access-key-id", server.key, "--s3-secret-access-key", server.secret,
           "--s3-region", server.region, "--s3-disable-checksum", "--s3-no-check-bucket"]
     target = f":s3:{server.bucket}/rclone-{tag}/{name}"
-    r["rclone upload"] = measure(rc + (["copyto", src, target] if src.is_file() else ["copy", src, target]))
+    # rclone's S3 client cannot take a custom CA bundle with its transport,
+    # and none is needed on loopback http
+    rc_env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    r["rclone upload"] = measure(rc + (["copyto", src, target] if src.is_file() else ["copy", src, target]),
+                                 env=rc_env)
 
     f = work / f"fetch-cairn-{server.name}-{tag}"
     dvc_repo(f, server, f"cairn-{tag}", tools)
     shutil.copy(c / f"{name}.dvc", f)
     r["cairn fetch"] = measure([tools["cairn"], "fetch", name], cwd=f, env=env)
     p = work / f"pull-dvc-{server.name}-{tag}"
-    dvc_repo(p, server, f"dvc-{tag}", tools)
-    shutil.copy(d / f"{name}.dvc", p)
-    r["dvc pull"] = measure([tools["dvc"], "pull", "-q"], cwd=p, env=env)
+    # s3s-fs answers HEAD on a "folder" key with 500, which dvc pull cannot
+    # get past: the pull comparison is made on Garage only.
+    if server.pulls_with_dvc:
+        dvc_repo(p, server, f"dvc-{tag}", tools)
+        shutil.copy(d / f"{name}.dvc", p)
+        r["dvc pull"] = measure([tools["dvc"], "pull", "-q"], cwd=p, env=env)
     for path in (d, c, f, p):
         shutil.rmtree(path, ignore_errors=True)
     return r
@@ -238,9 +247,10 @@ def report(results):
             ("unchanged re-publish within 1.2x of md5sum",
              f"{t('cairn publish (unchanged)'):.2f}s", t("cairn publish (unchanged)") / t("md5sum"),
              lambda x: x <= 1.2, "x"),
-            ("fetch vs dvc pull (report)",
-             f"{t('cairn fetch'):.2f}s", t("dvc pull") / t("cairn fetch"), lambda x: True, "x faster"),
         ]
+        if "dvc pull" in r:
+            rows.append(("fetch vs dvc pull (report: x faster)",
+                         f"{t('cairn fetch'):.2f}s", t("dvc pull") / t("cairn fetch"), lambda x: True, "x"))
         peak = max(r[k][1] for k in ("cairn publish", "cairn publish (unchanged)", "cairn fetch"))
         peak_mb = peak * 1.048576
         rows.append(("peak RSS of cairn under 200 MB", f"{peak_mb:.0f}MB", peak_mb / 200, lambda x: x < 1, "x"))

@@ -22,7 +22,7 @@ pub struct PublishArgs {
     #[arg(long)]
     pub json: bool,
     /// Parallel uploads.
-    #[arg(long, default_value_t = super::run::default_jobs())]
+    #[arg(long, default_value_t = cairn::dataset::default_jobs())]
     pub jobs: usize,
 }
 
@@ -35,7 +35,7 @@ pub struct FetchArgs {
     #[arg(long)]
     pub remote: Option<String>,
     /// Parallel downloads.
-    #[arg(long, default_value_t = super::run::default_jobs())]
+    #[arg(long, default_value_t = cairn::dataset::default_jobs())]
     pub jobs: usize,
 }
 

@@ -22,7 +22,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = super::parse_merge)]
     pub merge: Option<MergePolicy>,
     /// Parallel transfers to and from the remote.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, default_value_t = cairn::dataset::default_jobs())]
     pub jobs: usize,
     /// Most tasks running at once.
     #[arg(long)]
@@ -33,10 +33,6 @@ pub struct RunArgs {
     /// Use this run id (an idempotency key: a second run with it does nothing).
     #[arg(long)]
     pub run_id: Option<String>,
-}
-
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get() * 4)
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -44,10 +44,11 @@ impl Default for TransferOptions {
     }
 }
 
-/// Default concurrency: 4 per core, between 4 and 64 (DVC uses 4 per core).
+/// Default concurrency: 8 per core, between 16 and 64. Transfers of small
+/// objects are bound by request latency, not bandwidth (DVC uses 4 per core).
 pub fn default_jobs() -> usize {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    (cores * 4).clamp(4, 64)
+    (cores * 8).clamp(16, 64)
 }

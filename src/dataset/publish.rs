@@ -267,7 +267,18 @@ pub async fn publish(
     upload_task.finish(&format!("{uploaded} object(s) uploaded"));
 
     remote.flush().await.map_err(remote_err)?;
-    let still = remote.missing(&all_ids).await.map_err(remote_err)?;
+    // Verify what this run uploaded; everything else was just found present.
+    // Unchanged data therefore costs one existence check, not two.
+    let sent: Vec<ObjectId> = all_ids
+        .iter()
+        .filter(|id| missing.contains(id))
+        .cloned()
+        .collect();
+    let still = if sent.is_empty() {
+        Vec::new()
+    } else {
+        remote.missing(&sent).await.map_err(remote_err)?
+    };
     if !still.is_empty() {
         return Err(PublishError::NotVerified {
             dataset: dataset.to_string(),

@@ -14,16 +14,18 @@
 //! - [`Remote::flush`] makes everything written so far durable, so callers can
 //!   commit a pointer only after every object it references is safe.
 //!
-//! Implementations: [`local::LocalRemote`] (a directory, `file://` or a plain path).
-//! S3 is added behind the same trait separately.
+//! Implementations: [`local::LocalRemote`] (a directory, `file://` or a plain path)
+//! and [`s3::S3Remote`] (`s3://bucket/prefix`, AWS S3 or an S3-compatible server).
 
 use std::path::{Path, PathBuf};
 
 use crate::dvc::{ObjectId, RemoteConfig};
 
 pub mod local;
+pub mod s3;
 
 pub use local::LocalRemote;
+pub use s3::S3Remote;
 
 /// Why a remote operation failed. Every variant names the remote (its display
 /// url) and, where there is one, the object.
@@ -127,8 +129,10 @@ pub trait Remote: Send + Sync {
     }
 }
 
-/// Opens the remote a [`RemoteConfig`] describes: local paths and `file://` urls;
-/// `s3://` is recognised but not supported by this build yet.
+/// Opens the remote a [`RemoteConfig`] describes: local paths, `file://` urls and
+/// `s3://bucket/prefix` (see [`S3Remote::from_config`]). Nothing is contacted
+/// here: an S3 remote loads its AWS configuration and credentials on first use,
+/// so this needs no async runtime.
 pub fn open(cfg: &RemoteConfig) -> Result<Box<dyn Remote>, RemoteError> {
     let url = cfg.url.as_str();
     if let Some(path) = url.strip_prefix("file://") {
@@ -142,14 +146,14 @@ pub fn open(cfg: &RemoteConfig) -> Result<Box<dyn Remote>, RemoteError> {
         return Ok(Box::new(LocalRemote::new(PathBuf::from(path))));
     }
     if let Some((scheme, _)) = url.split_once("://") {
-        let reason = if scheme.eq_ignore_ascii_case("s3") {
-            "S3 remotes are not supported yet".to_string()
-        } else {
-            format!("{scheme}:// remotes are not supported (use a local path, file:// or s3://)")
-        };
+        if scheme.eq_ignore_ascii_case("s3") {
+            return Ok(Box::new(S3Remote::from_config(cfg)?));
+        }
         return Err(RemoteError::Unsupported {
             url: url.to_string(),
-            reason,
+            reason: format!(
+                "{scheme}:// remotes are not supported (use a local path, file:// or s3://)"
+            ),
         });
     }
     let path = Path::new(url);
@@ -203,11 +207,16 @@ mod tests {
             open(&cfg("file:///srv/my%20store")).unwrap().url(),
             "/srv/my store"
         );
-        let err = open(&cfg("s3://bucket/x")).err().unwrap();
-        assert!(
-            err.to_string().contains("S3 remotes are not supported yet"),
-            "{err}"
+        assert_eq!(open(&cfg("s3://bucket/x/")).unwrap().url(), "s3://bucket/x");
+        let mut with_endpoint = cfg("s3://bucket");
+        with_endpoint
+            .options
+            .insert("endpointurl".into(), "http://127.0.0.1:9000".into());
+        assert_eq!(
+            open(&with_endpoint).unwrap().url(),
+            "s3://bucket at http://127.0.0.1:9000"
         );
+        assert!(open(&cfg("s3:///x")).is_err());
         assert!(open(&cfg("gs://b")).is_err());
         assert!(open(&cfg("relative/path")).is_err());
         assert!(open(&cfg("file://relative")).is_err());

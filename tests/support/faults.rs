@@ -1,0 +1,274 @@
+//! A fault-injecting layer in front of the in-process S3 server.
+//!
+//! Each request draws from a seeded generator and is, by the shares in its
+//! [`FaultPlan`], answered with a 500 InternalError or 503 SlowDown (proper S3
+//! XML error bodies, after reading the request body as S3 does), dropped without
+//! an answer (before or after the server processed it — the latter loses the
+//! answer of a write that happened), delayed, or passed through untouched. A plan
+//! can also fail every request of one method, to test failure paths.
+//! [`FaultStats`] counts what was injected, so a test can check that faults
+//! really happened.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use s3s::service::S3Service;
+
+/// Which faults to inject, as shares of all requests (0.0 to 1.0, summed at most 1).
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    /// Seed of the generator (the same seed gives the same sequence of draws).
+    pub seed: u64,
+    /// Answered `500 InternalError`.
+    pub internal_error: f64,
+    /// Answered `503 SlowDown`.
+    pub slow_down: f64,
+    /// Connection closed without an answer, request not processed.
+    pub drop_before: f64,
+    /// Request processed, then the connection closed without an answer.
+    pub drop_after: f64,
+    /// Processed after a delay of up to `max_delay`.
+    pub delay: f64,
+    /// Longest injected delay.
+    pub max_delay: Duration,
+    /// Every request with this method is answered `500 InternalError`.
+    pub fail_method: Option<Method>,
+    /// Every request with this method is held this long before it is processed.
+    pub slow_method: Option<(Method, Duration)>,
+}
+
+impl FaultPlan {
+    /// No faults.
+    pub fn none() -> FaultPlan {
+        FaultPlan::default()
+    }
+
+    /// About `share` of all requests disturbed, spread over every kind of fault.
+    pub fn mixed(seed: u64, share: f64) -> FaultPlan {
+        FaultPlan {
+            seed,
+            internal_error: share * 0.25,
+            slow_down: share * 0.25,
+            drop_before: share * 0.15,
+            drop_after: share * 0.15,
+            delay: share * 0.20,
+            max_delay: Duration::from_millis(300),
+            ..FaultPlan::default()
+        }
+    }
+
+    /// Every request with `method` fails with a 500.
+    pub fn fail_every(method: Method) -> FaultPlan {
+        FaultPlan {
+            fail_method: Some(method),
+            ..FaultPlan::default()
+        }
+    }
+}
+
+/// What was injected so far.
+#[derive(Debug, Default)]
+pub struct FaultStats {
+    /// Requests seen.
+    pub requests: AtomicU64,
+    /// Error answers injected.
+    pub errors: AtomicU64,
+    /// Connections dropped.
+    pub drops: AtomicU64,
+    /// Requests delayed.
+    pub delays: AtomicU64,
+}
+
+impl FaultStats {
+    /// Faults of any kind injected.
+    pub fn injected(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+            + self.drops.load(Ordering::Relaxed)
+            + self.delays.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    None,
+    Error(StatusCode, &'static str, &'static str),
+    DropBefore,
+    DropAfter,
+    Delay(Duration),
+}
+
+/// The plan, its generator and its counters.
+#[derive(Debug)]
+pub struct Faults {
+    plan: FaultPlan,
+    state: Mutex<u64>,
+    /// What was injected.
+    pub stats: FaultStats,
+}
+
+impl Faults {
+    /// Faults drawn from `plan`.
+    pub fn new(plan: FaultPlan) -> Faults {
+        let seed = plan.seed ^ 0x9e37_79b9_7f4a_7c15;
+        Faults {
+            plan,
+            state: Mutex::new(seed),
+            stats: FaultStats::default(),
+        }
+    }
+
+    /// splitmix64: a uniform draw in [0, 1).
+    fn draw(&self) -> f64 {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn decide(&self, method: &Method) -> Fault {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let p = &self.plan;
+        if p.fail_method.as_ref() == Some(method) {
+            return Fault::Error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "injected: every request of this method fails",
+            );
+        }
+        if let Some((slow, delay)) = &p.slow_method {
+            if slow == method {
+                return Fault::Delay(*delay);
+            }
+        }
+        let mut x = self.draw();
+        let mut pick = |share: f64| {
+            let hit = x < share;
+            x -= share;
+            hit
+        };
+        if pick(p.internal_error) {
+            Fault::Error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            )
+        } else if pick(p.slow_down) {
+            Fault::Error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SlowDown",
+                "Please reduce your request rate.",
+            )
+        } else if pick(p.drop_before) {
+            Fault::DropBefore
+        } else if pick(p.drop_after) {
+            Fault::DropAfter
+        } else if pick(p.delay) {
+            Fault::Delay(p.max_delay.mul_f64(self.draw()))
+        } else {
+            Fault::None
+        }
+    }
+}
+
+/// An injected failure, which makes hyper close the connection without an answer.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected: connection dropped")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The S3 service behind the fault layer.
+#[derive(Clone)]
+pub struct FaultyService {
+    inner: S3Service,
+    faults: Arc<Faults>,
+}
+
+impl FaultyService {
+    /// `inner` with `faults` in front.
+    pub fn new(inner: S3Service, faults: Arc<Faults>) -> FaultyService {
+        FaultyService { inner, faults }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for FaultyService {
+    type Response = Response<s3s::Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let fault = self.faults.decide(req.method());
+        let (inner, faults) = (self.inner.clone(), self.faults.clone());
+        Box::pin(async move {
+            let stats = &faults.stats;
+            let dropped = || -> BoxError { Box::new(Dropped) };
+            match fault {
+                Fault::None => Ok(inner
+                    .call(req.map(s3s::Body::from))
+                    .await
+                    .map_err(BoxError::from)?),
+                Fault::Error(status, code, message) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    drain(req.into_body()).await;
+                    Ok(error_response(status, code, message))
+                }
+                Fault::DropBefore => {
+                    stats.drops.fetch_add(1, Ordering::Relaxed);
+                    Err(dropped())
+                }
+                Fault::DropAfter => {
+                    stats.drops.fetch_add(1, Ordering::Relaxed);
+                    let _ = inner.call(req.map(s3s::Body::from)).await;
+                    Err(dropped())
+                }
+                Fault::Delay(d) => {
+                    stats.delays.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(d).await;
+                    Ok(inner
+                        .call(req.map(s3s::Body::from))
+                        .await
+                        .map_err(BoxError::from)?)
+                }
+            }
+        })
+    }
+}
+
+/// Reads and discards a request body.
+async fn drain(mut body: Incoming) {
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            return;
+        }
+    }
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response<s3s::Body> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+         <Message>{message}</Message><RequestId>cairn-fault</RequestId></Error>"
+    );
+    let mut resp = Response::new(s3s::Body::from(xml));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    resp
+}
