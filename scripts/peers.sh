@@ -42,3 +42,14 @@ fi
 export CAIRN_TEST_GARAGE="$garage_root/bin/garage"
 echo "== $("$CAIRN_TEST_GARAGE" --version)"
 
+# GitHub's webhook payload examples (octokit), replayed by tests/webhook_examples.rs.
+WEBHOOKS_EXAMPLES_VERSION="7.6.1"
+webhooks_examples_root="$CAIRN_CACHE/webhooks-examples-$WEBHOOKS_EXAMPLES_VERSION"
+webhooks_examples_pkg="$webhooks_examples_root/node_modules/@octokit/webhooks-examples"
+if [ ! -f "$webhooks_examples_pkg/api.github.com/index.json" ]; then
+    echo "== installing @octokit/webhooks-examples $WEBHOOKS_EXAMPLES_VERSION into $webhooks_examples_root"
+    rm -rf "$webhooks_examples_root"
+    npm install --prefix "$webhooks_examples_root" --no-audit --no-fund --silent \
+        "@octokit/webhooks-examples@$WEBHOOKS_EXAMPLES_VERSION"
+fi
+export CAIRN_TEST_WEBHOOK_EXAMPLES="$webhooks_examples_pkg"

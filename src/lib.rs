@@ -20,3 +20,4 @@ pub mod pipeline;
 pub mod reconciler;
 pub mod remote;
 pub mod store;
+pub mod triggers;
