@@ -244,9 +244,23 @@ impl GitRepo {
     /// Bring the index and working tree from HEAD's tree to `commit`'s, only
     /// touching files that differ, and refusing to overwrite local changes.
     pub fn checkout_clean(&self, commit: &str) -> Result<(), ForgeError> {
+        self.checkout(commit, false)
+    }
+
+    /// Put the index and working tree back to `commit`, overwriting what a
+    /// failed [`GitRepo::checkout_clean`] wrote (only cairn's own files).
+    pub fn checkout_back(&self, commit: &str) -> Result<(), ForgeError> {
+        self.checkout(commit, true)
+    }
+
+    fn checkout(&self, commit: &str, force: bool) -> Result<(), ForgeError> {
         let target = self.commit(commit)?;
         let mut options = git2::build::CheckoutBuilder::new();
-        options.safe();
+        if force {
+            options.force();
+        } else {
+            options.safe();
+        }
         self.repo
             .checkout_tree(target.as_object(), Some(&mut options))?;
         Ok(())

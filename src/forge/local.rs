@@ -128,7 +128,7 @@ fn fast_forward(
         "cairn: new dataset version",
     ) {
         // Put the working tree back where the branch still is.
-        let _ = repo.checkout_clean(&head.commit);
+        let _ = repo.checkout_back(&head.commit);
         return Err(e);
     }
     Ok(branch)

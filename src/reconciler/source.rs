@@ -69,24 +69,19 @@ impl RepoSource {
     }
 
     pub fn pipeline(&self, name: &str) -> Result<&Pipeline, RunError> {
-        self.config
-            .pipelines
-            .values()
-            .find(|p| p.name.as_str() == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self
-                    .config
-                    .pipelines
-                    .values()
-                    .map(|p| p.name.as_str())
-                    .collect();
-                RunError::UnknownPipeline {
-                    name: name.to_string(),
-                    suggestion: crate::config::closest(name, known.iter().copied())
-                        .map(str::to_string),
-                    known: known.join(", "),
-                }
-            })
+        self.config.pipeline(name).ok_or_else(|| {
+            let known: Vec<&str> = self
+                .config
+                .pipelines
+                .values()
+                .map(|p| p.name.as_str())
+                .collect();
+            RunError::UnknownPipeline {
+                name: name.to_string(),
+                suggestion: crate::config::closest(name, known.iter().copied()).map(str::to_string),
+                known: known.join(", "),
+            }
+        })
     }
 
     pub fn require_clean(&self) -> Result<(), RunError> {
