@@ -43,6 +43,17 @@ struct Setup {
     remote: LocalRemote,
 }
 
+/// Publish the setup's file and folder datasets.
+async fn publish_both(s: &Setup) -> (PublishReport, PublishReport) {
+    let file = publish(&s.ws, "data/foo.csv", &s.remote, &opts())
+        .await
+        .unwrap();
+    let dir = publish(&s.ws, "data/dir", &s.remote, &opts())
+        .await
+        .unwrap();
+    (file, dir)
+}
+
 fn setup() -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
@@ -130,12 +141,7 @@ async fn publish_errors() {
 #[tokio::test]
 async fn fetch_reproduces_file_and_dir() {
     let s = setup();
-    let file = publish(&s.ws, "data/foo.csv", &s.remote, &opts())
-        .await
-        .unwrap();
-    let dir = publish(&s.ws, "data/dir", &s.remote, &opts())
-        .await
-        .unwrap();
+    let (file, dir) = publish_both(&s).await;
     let empty_ws = s._tmp.path().join("fresh");
     let got = fetch(
         &file.output,
@@ -380,12 +386,7 @@ fn write_pointer_writes_dvc_add_output_and_gitignore() {
 #[tokio::test]
 async fn fetch_replaces_a_folder_with_a_file_and_back() {
     let s = setup();
-    let file = publish(&s.ws, "data/foo.csv", &s.remote, &opts())
-        .await
-        .unwrap();
-    let dir = publish(&s.ws, "data/dir", &s.remote, &opts())
-        .await
-        .unwrap();
+    let (file, dir) = publish_both(&s).await;
     let dest = s._tmp.path().join("out/x");
     fetch(&dir.output, &dest, &s.remote, &opts()).await.unwrap();
     fetch(&file.output, &dest, &s.remote, &opts())

@@ -84,12 +84,17 @@ fn exponent(c: &mut Cur, sign_required: bool) -> bool {
     c.eat_many(digit) > 0
 }
 
-fn is_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let alt = |f: &dyn Fn(&mut Cur) -> bool| {
-        let mut c = Cur { b, i: 0 };
-        f(&mut c) && c.done()
+/// Whether `f` consumes all of `s` (one alternative of a resolver regex).
+fn whole(s: &str, f: &dyn Fn(&mut Cur) -> bool) -> bool {
+    let mut c = Cur {
+        b: s.as_bytes(),
+        i: 0,
     };
+    f(&mut c) && c.done()
+}
+
+fn is_float(s: &str) -> bool {
+    let alt = |f: &dyn Fn(&mut Cur) -> bool| whole(s, f);
     // [-+]?([0-9][0-9_]*)\.[0-9_]*([eE][-+]?[0-9]+)?
     alt(&|c| {
         c.eat(sign);
@@ -133,11 +138,7 @@ fn is_float(s: &str) -> bool {
 }
 
 fn is_int(s: &str) -> bool {
-    let b = s.as_bytes();
-    let alt = |f: &dyn Fn(&mut Cur) -> bool| {
-        let mut c = Cur { b, i: 0 };
-        f(&mut c) && c.done()
-    };
+    let alt = |f: &dyn Fn(&mut Cur) -> bool| whole(s, f);
     alt(&|c| {
         c.eat(sign);
         c.lit("0b") && c.eat_many(|x| x == b'0' || x == b'1' || x == b'_') > 0
