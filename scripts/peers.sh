@@ -8,26 +8,26 @@ mkdir -p "$CAIRN_CACHE"
 DVC_VERSION="3.67.1"
 MOTO_VERSION="5.2.5"
 GARAGE_VERSION="2.5.0"
-dvc_venv="$CAIRN_CACHE/dvc-$DVC_VERSION"
+# venv_tool DIR REQUIREMENT PROBE...: a virtualenv in DIR holding
+# REQUIREMENT, (re)made unless the PROBE command (relative to DIR/bin) runs.
+venv_tool() {
+    local dir="$1" requirement="$2"
+    shift 2
+    if ! "$dir/bin/$1" "${@:2}" >/dev/null 2>&1; then
+        echo "== installing $requirement into $dir"
+        rm -rf "$dir"
+        python3 -m venv "$dir"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check "$requirement"
+    fi
+}
 
-if ! "$dvc_venv/bin/dvc" --version >/dev/null 2>&1; then
-    echo "== installing dvc $DVC_VERSION into $dvc_venv"
-    rm -rf "$dvc_venv"
-    python3 -m venv "$dvc_venv"
-    "$dvc_venv/bin/pip" install --quiet --disable-pip-version-check "dvc[s3]==$DVC_VERSION"
-fi
-export CAIRN_TEST_DVC="$dvc_venv/bin/dvc"
+venv_tool "$CAIRN_CACHE/dvc-$DVC_VERSION" "dvc[s3]==$DVC_VERSION" dvc --version
+export CAIRN_TEST_DVC="$CAIRN_CACHE/dvc-$DVC_VERSION/bin/dvc"
 echo "== dvc $("$CAIRN_TEST_DVC" --version)"
 
 # moto's S3 server, in a virtualenv of its own (its pins clash with dvc-s3's).
-moto_venv="$CAIRN_CACHE/moto-$MOTO_VERSION"
-if ! "$moto_venv/bin/moto_server" --help >/dev/null 2>&1; then
-    echo "== installing moto $MOTO_VERSION into $moto_venv"
-    rm -rf "$moto_venv"
-    python3 -m venv "$moto_venv"
-    "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
-fi
-export CAIRN_TEST_MOTO="$moto_venv/bin/moto_server"
+venv_tool "$CAIRN_CACHE/moto-$MOTO_VERSION" "moto[server]==$MOTO_VERSION" moto_server --help
+export CAIRN_TEST_MOTO="$CAIRN_CACHE/moto-$MOTO_VERSION/bin/moto_server"
 
 # Garage, a production S3 server; building it takes ~15 minutes, so it is
 # installed once into the cache.
