@@ -13,11 +13,16 @@
 
 pub mod config;
 pub mod dataset;
+pub mod diffview;
 pub mod dvc;
 pub mod executor;
 pub mod forge;
+pub mod github;
+pub mod metrics;
 pub mod pipeline;
 pub mod reconciler;
 pub mod remote;
+pub mod server;
+pub mod settings;
 pub mod store;
 pub mod triggers;
