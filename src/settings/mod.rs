@@ -1,0 +1,494 @@
+//! Service settings for `cairn serve`: a TOML file, overlaid by environment
+//! variables, overlaid by command-line flags -> a validated [`Settings`].
+//!
+//! Layers, each overriding the one before:
+//! 1. defaults (below, and in `config/cairn.toml`, the documented example);
+//! 2. the settings file named by `--config` or `CAIRN_CONFIG`; with neither,
+//!    there is no file and the defaults stand (a named file that cannot be
+//!    read is an error: a typo must not silently mean "defaults");
+//! 3. environment variables: `CAIRN_<KEY>` for a top-level key,
+//!    `CAIRN_<TABLE>_<KEY>` for a key of `[webhook]` or `[github]` (so
+//!    `[webhook] body_limit` is `CAIRN_WEBHOOK_BODY_LIMIT`); an empty
+//!    variable counts as unset, except `CAIRN_WEBHOOK_SECRET` and
+//!    `CAIRN_GITHUB_TOKEN`, where an empty value is an error (it is always a
+//!    mistake, and would otherwise silently fall back to another source);
+//! 4. [`Flags`]: the one setting only a flag can give, `--insecure-no-signature`.
+//!
+//! Secrets never come from the settings file, which is meant to be committed
+//! and shared: the webhook secret from `CAIRN_WEBHOOK_SECRET` or a file named
+//! by `CAIRN_WEBHOOK_SECRET_FILE` (or `[webhook] secret_file`), a GitHub token
+//! likewise (`CAIRN_GITHUB_TOKEN`, `..._FILE`, `[github] token_file`), the
+//! GitHub App's private key from the PEM file `[github] app_key_file`. A
+//! secret-looking key in the file is an error that says where to put it.
+//! Loaded secrets are held in types whose `Debug` and `Display` hide them
+//! ([`Secret`], [`WebhookSecret`]), so `{:?}` of [`Settings`] is safe to log.
+//!
+//! The environment is a parameter ([`Env`]), never read behind the caller's
+//! back, so tests can give any environment without touching the process's.
+//! Problems in the file are all reported at once, each at `file:line:col`;
+//! a bad environment variable is named.
+//!
+//! Files: `layer.rs` holds the keys and how each value is parsed (the same
+//! code for the file and the environment); `file.rs` walks the TOML;
+//! `secret.rs` the secret type; `logging.rs` installs the log subscriber.
+
+mod file;
+mod layer;
+mod logging;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{Diagnostic, Diagnostics};
+use crate::triggers::WebhookSecret;
+use layer::{Layer, Origin, Raw, Set, KEYS};
+
+pub use logging::init_tracing;
+pub use secret::Secret;
+
+/// The environment variable naming the settings file (`--config` wins).
+pub const CONFIG_ENV: &str = "CAIRN_CONFIG";
+/// The webhook secret itself.
+pub const WEBHOOK_SECRET_ENV: &str = "CAIRN_WEBHOOK_SECRET";
+/// A GitHub token itself (instead of a GitHub App).
+pub const GITHUB_TOKEN_ENV: &str = "CAIRN_GITHUB_TOKEN";
+/// The log filter (`tracing` directives, e.g. `info,cairn=debug`).
+pub const LOG_FILTER_ENV: &str = "CAIRN_LOG";
+
+/// Defaults, also written out in `config/cairn.toml`.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub const DEFAULT_DATA_DIR: &str = ".cairn";
+pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// GitHub caps webhook payloads at 25 MB; 25 MiB leaves room.
+pub const DEFAULT_BODY_LIMIT: u64 = 25 << 20;
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_DEDUP_CAPACITY: usize = 100_000;
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_MERGE_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything `cairn serve` needs to start, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the HTTP server binds (`listen`).
+    pub listen: SocketAddr,
+    /// Where the service keeps its state (`data_dir`): the run store and the
+    /// webhook dedup log.
+    pub data_dir: PathBuf,
+    /// The service's public base URL, without a trailing slash (`public_url`):
+    /// links in commit statuses point under it. `None`: no links.
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+    /// How often every watched repository is reconciled even without a
+    /// webhook (`resync_interval`): this recovers pushes whose delivery was
+    /// lost.
+    pub resync_interval: Duration,
+    pub webhook: WebhookSettings,
+    pub github: GithubSettings,
+    /// The settings file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// `[webhook]`: the intake of GitHub deliveries.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The secret shared with GitHub. `None` only when `--insecure-no-signature`
+    /// was given and no secret was configured.
+    pub secret: Option<WebhookSecret>,
+    /// Largest body accepted (`body_limit`); larger deliveries get 413.
+    pub body_limit: u64,
+    /// Longest wait for a delivery's body (`body_timeout`).
+    pub body_timeout: Duration,
+    /// How many recent delivery ids are remembered (`dedup_capacity`).
+    pub dedup_capacity: usize,
+    /// How many accepted events may wait for the service (`queue_capacity`).
+    pub queue_capacity: usize,
+}
+
+/// `[github]`: talking to GitHub.
+#[derive(Debug, Clone)]
+pub struct GithubSettings {
+    /// REST API base URL without a trailing slash (`api_url`); GitHub
+    /// Enterprise Server is `https://HOST/api/v3`.
+    pub api_url: String,
+    /// How cairn authenticates; `None` when nothing was configured.
+    pub auth: Option<GithubAuth>,
+    /// `owner/name` of the repositories to act on (`repositories`); empty:
+    /// every repository the App is installed on.
+    pub repositories: Vec<String>,
+    /// How long auto-merge waits for required checks (`merge_wait`).
+    pub merge_wait: Duration,
+}
+
+/// GitHub credentials.
+#[derive(Debug, Clone)]
+pub enum GithubAuth {
+    /// A personal access or installation token.
+    Token(Secret),
+    /// A GitHub App: its id and private key (PEM).
+    App {
+        app_id: u64,
+        key_file: PathBuf,
+        private_key: Secret,
+    },
+}
+
+/// Settings that only a command-line flag can give.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--config`: the settings file (else `CAIRN_CONFIG`, else none).
+    pub config: Option<PathBuf>,
+    /// `--insecure-no-signature`: accept deliveries without checking their
+    /// signature when no webhook secret is configured. Only for local
+    /// experiments: anyone who can reach the port can then start runs.
+    pub insecure_no_signature: bool,
+}
+
+/// A snapshot of environment variables. `Debug` lists names only, since
+/// values include secrets.
+#[derive(Clone, Default)]
+pub struct Env(BTreeMap<String, String>);
+
+impl Env {
+    /// The `CAIRN_*` variables of this process (values that are not UTF-8
+    /// are converted lossily; they then fail validation with their name).
+    pub fn from_process() -> Self {
+        Env(std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let k = k.into_string().ok()?;
+                k.starts_with("CAIRN_")
+                    .then(|| (k, v.to_string_lossy().into_owned()))
+            })
+            .collect())
+    }
+
+    /// The value of `name`; `None` when unset or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn is_set(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Env(iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// Why settings could not be loaded. `Display` is the whole message for the
+/// user; none includes a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read the settings file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Every problem of the settings file, each at `file:line:col`.
+    #[error("{0}")]
+    File(Diagnostics),
+    #[error("{var}: {message}")]
+    Env { var: &'static str, message: String },
+    #[error("cannot read {what} from {} ({via}): {source}", path.display())]
+    SecretFile {
+        what: &'static str,
+        via: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "no webhook secret: set CAIRN_WEBHOOK_SECRET, or CAIRN_WEBHOOK_SECRET_FILE (or \
+         `[webhook] secret_file`) to a file holding it, with the secret configured on the \
+         GitHub webhook; to accept unsigned deliveries for a local experiment, pass \
+         --insecure-no-signature"
+    )]
+    MissingWebhookSecret,
+    #[error("cannot set up logging: {0}")]
+    Logging(String),
+}
+
+impl Settings {
+    /// Reads the settings file named by `flags.config` or `CAIRN_CONFIG` (if
+    /// any), then applies `env` and `flags`.
+    pub fn load(flags: &Flags, env: &Env) -> Result<Settings, SettingsError> {
+        let path = flags
+            .config
+            .clone()
+            .or_else(|| env.get(CONFIG_ENV).map(PathBuf::from));
+        let Some(path) = path else {
+            return Self::build(None, flags, env);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::build(Some((&text, &path)), flags, env)
+    }
+
+    /// Like [`Settings::load`] with the file's text already read; `path`
+    /// labels messages and is the base of relative paths in the file.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        flags: &Flags,
+        env: &Env,
+    ) -> Result<Settings, SettingsError> {
+        Self::build(Some((text, path)), flags, env)
+    }
+
+    fn build(
+        file: Option<(&str, &Path)>,
+        flags: &Flags,
+        env: &Env,
+    ) -> Result<Settings, SettingsError> {
+        let mut layer = Layer::default();
+        if let Some((text, path)) = file {
+            let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+            file::walk(text, &path.display().to_string(), base, &mut layer)
+                .map_err(SettingsError::File)?;
+        }
+        for key in KEYS {
+            if let Some(value) = env.get(key.env) {
+                layer
+                    .set(key, Raw::Str(value), Origin::Env(key.env), None)
+                    .map_err(|message| SettingsError::Env {
+                        var: key.env,
+                        message,
+                    })?;
+            }
+        }
+        let at = Place { file };
+        let webhook_secret = webhook_secret(&layer, env, flags, &at)?;
+        let auth = github_auth(&layer, env, &at)?;
+        fn value<T>(set: Option<Set<T>>) -> Option<T> {
+            set.map(|s| s.value)
+        }
+        Ok(Settings {
+            listen: value(layer.listen).unwrap_or(DEFAULT_LISTEN),
+            data_dir: value(layer.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            public_url: value(layer.public_url),
+            log_format: value(layer.log_format).unwrap_or_default(),
+            resync_interval: value(layer.resync_interval).unwrap_or(DEFAULT_RESYNC_INTERVAL),
+            webhook: WebhookSettings {
+                secret: webhook_secret,
+                body_limit: value(layer.body_limit).unwrap_or(DEFAULT_BODY_LIMIT),
+                body_timeout: value(layer.body_timeout).unwrap_or(DEFAULT_BODY_TIMEOUT),
+                dedup_capacity: value(layer.dedup_capacity).unwrap_or(DEFAULT_DEDUP_CAPACITY),
+                queue_capacity: value(layer.queue_capacity).unwrap_or(DEFAULT_QUEUE_CAPACITY),
+            },
+            github: GithubSettings {
+                api_url: value(layer.api_url).unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned()),
+                auth,
+                repositories: value(layer.repositories).unwrap_or_default(),
+                merge_wait: value(layer.merge_wait).unwrap_or(DEFAULT_MERGE_WAIT),
+            },
+            file: file.map(|(_, p)| p.to_path_buf()),
+        })
+    }
+}
+
+/// Turns a problem with a value into an error that names where it came from.
+struct Place<'a> {
+    file: Option<(&'a str, &'a Path)>,
+}
+
+impl Place<'_> {
+    fn error(&self, origin: &Origin, message: String) -> SettingsError {
+        match (origin, self.file) {
+            (Origin::File(span), Some((text, path))) => SettingsError::File(
+                Diagnostic::new(
+                    &path.display().to_string(),
+                    text,
+                    span.start..span.end,
+                    message,
+                )
+                .into(),
+            ),
+            (Origin::Env(var), _) => SettingsError::Env { var, message },
+            (Origin::File(_), None) => SettingsError::Invalid(message),
+        }
+    }
+
+    /// How a message names the source of a path setting.
+    fn via(&self, origin: &Origin, key: &str) -> String {
+        match (origin, self.file) {
+            (Origin::Env(var), _) => (*var).to_owned(),
+            (Origin::File(_), Some((_, path))) => format!("{key} in {}", path.display()),
+            (Origin::File(_), None) => key.to_owned(),
+        }
+    }
+}
+
+fn webhook_secret(
+    layer: &Layer,
+    env: &Env,
+    flags: &Flags,
+    at: &Place<'_>,
+) -> Result<Option<WebhookSecret>, SettingsError> {
+    const FILE_ENV: &str = "CAIRN_WEBHOOK_SECRET_FILE";
+    let secret = if env.is_set(WEBHOOK_SECRET_ENV) {
+        if env.get(FILE_ENV).is_some() {
+            return Err(SettingsError::Env {
+                var: WEBHOOK_SECRET_ENV,
+                message: format!("set either {WEBHOOK_SECRET_ENV} or {FILE_ENV}, not both"),
+            });
+        }
+        let value = env.get(WEBHOOK_SECRET_ENV).unwrap_or("");
+        Some(WebhookSecret::new(value).map_err(|_| SettingsError::Env {
+            var: WEBHOOK_SECRET_ENV,
+            message: "is set but empty".into(),
+        })?)
+    } else if let Some(file) = &layer.secret_file {
+        let via = at.via(&file.origin, "`[webhook] secret_file`");
+        let text = read_secret(&file.value, "the webhook secret", &via)?;
+        let Some(text) = text else {
+            return Err(at.error(
+                &file.origin,
+                format!("the webhook secret file {} is empty", file.value.display()),
+            ));
+        };
+        Some(
+            WebhookSecret::new(text.expose())
+                .map_err(|_| SettingsError::Invalid("the webhook secret is empty".into()))?,
+        )
+    } else {
+        None
+    };
+    match secret {
+        None if !flags.insecure_no_signature => Err(SettingsError::MissingWebhookSecret),
+        secret => Ok(secret),
+    }
+}
+
+fn read_secret(
+    path: &Path,
+    what: &'static str,
+    via: &str,
+) -> Result<Option<Secret>, SettingsError> {
+    secret::read_secret_file(path).map_err(|source| SettingsError::SecretFile {
+        what,
+        via: via.to_owned(),
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn github_auth(
+    layer: &Layer,
+    env: &Env,
+    at: &Place<'_>,
+) -> Result<Option<GithubAuth>, SettingsError> {
+    const FILE_ENV: &str = "CAIRN_GITHUB_TOKEN_FILE";
+    let token = if env.is_set(GITHUB_TOKEN_ENV) {
+        if env.get(FILE_ENV).is_some() {
+            return Err(SettingsError::Env {
+                var: GITHUB_TOKEN_ENV,
+                message: format!("set either {GITHUB_TOKEN_ENV} or {FILE_ENV}, not both"),
+            });
+        }
+        let value = env.get(GITHUB_TOKEN_ENV).unwrap_or("");
+        Some((
+            secret::non_empty(value).ok_or_else(|| SettingsError::Env {
+                var: GITHUB_TOKEN_ENV,
+                message: "is set but empty".into(),
+            })?,
+            Origin::Env(GITHUB_TOKEN_ENV),
+        ))
+    } else if let Some(file) = &layer.token_file {
+        let via = at.via(&file.origin, "`[github] token_file`");
+        match read_secret(&file.value, "the GitHub token", &via)? {
+            Some(token) => Some((token, file.origin.clone())),
+            None => {
+                return Err(at.error(
+                    &file.origin,
+                    format!("the GitHub token file {} is empty", file.value.display()),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let app = match (&layer.app_id, &layer.app_key_file) {
+        (None, None) => None,
+        (Some(id), None) => {
+            return Err(at.error(
+                &id.origin,
+                "a GitHub App needs its private key too: set `[github] app_key_file` or \
+                 CAIRN_GITHUB_APP_KEY_FILE"
+                    .into(),
+            ))
+        }
+        (None, Some(key)) => {
+            return Err(at.error(
+                &key.origin,
+                "a GitHub App key needs the App's id too: set `[github] app_id` or \
+                 CAIRN_GITHUB_APP_ID"
+                    .into(),
+            ))
+        }
+        (Some(id), Some(key)) => {
+            let via = at.via(&key.origin, "`[github] app_key_file`");
+            let private_key = read_secret(&key.value, "the GitHub App key", &via)?
+                .filter(|k| k.expose().contains("-----BEGIN"))
+                .ok_or_else(|| {
+                    at.error(
+                        &key.origin,
+                        format!(
+                            "{} does not hold a PEM private key (download one from the App's \
+                             settings page)",
+                            key.value.display()
+                        ),
+                    )
+                })?;
+            Some((
+                GithubAuth::App {
+                    app_id: id.value,
+                    key_file: key.value.clone(),
+                    private_key,
+                },
+                id.origin.clone(),
+            ))
+        }
+    };
+    match (token, app) {
+        (Some((_, origin)), Some(_)) => Err(at.error(
+            &origin,
+            "both a GitHub token and a GitHub App are configured: keep one".into(),
+        )),
+        (Some((token, _)), None) => Ok(Some(GithubAuth::Token(token))),
+        (None, Some((app, _))) => Ok(Some(app)),
+        (None, None) => Ok(None),
+    }
+}
