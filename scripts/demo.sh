@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: builds cairn, prepares a scratch git
 # repository (never this one) with the example pipeline and a local DVC
-# remote, runs the pipeline three times (review, then direct twice) and
-# shows where the pointer commits are.
+# remote, runs the pipeline three times (review, then direct twice), shows
+# where the pointer commits are, then starts the service on the same
+# repository (`cairn serve --repo`) and lets a commit to etl/ produce the next
+# version by itself.
 set -euo pipefail
 project="$(cd "$(dirname "$0")/.." && pwd)"
 cargo build --release --quiet --manifest-path "$project/Cargo.toml"
@@ -42,3 +44,37 @@ echo
 echo "the newest pointer, at $(git rev-parse HEAD) in $repo:"
 cat datasets/employee_attrition.csv.dvc
 echo "remote: $scratch/remote"
+echo
+echo "== the service: cairn serve --repo watches main; a commit to etl/ starts a run by itself"
+log="$scratch/serve.log"
+http_get() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
+CAIRN_WEBHOOK_SECRET="demo-secret" CAIRN_RESYNC_INTERVAL=1s \
+    "$cairn" serve --repo "$repo" --listen 127.0.0.1:0 2>"$log" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+addr=""
+for _ in $(seq 1 300); do
+    addr="$(sed -n 's|^cairn: listening on ||p' "$log" | head -n1)"
+    [ -n "$addr" ] && http_get "$addr/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+echo "listening on $addr; /readyz: $(http_get "$addr/readyz")"
+before="$(git rev-parse HEAD)"
+echo "# a comment that changes the ETL" >>etl/modify_data.py
+git commit --quiet -am "Tweak the ETL"
+proposed=""
+for _ in $(seq 1 300); do
+    tip="$(git rev-parse refs/heads/cairn/employee_attrition)"
+    if [ "$(git rev-parse "$tip^")" = "$(git rev-parse HEAD)" ]; then proposed=yes; break; fi
+    sleep 0.1
+done
+if [ -z "$proposed" ]; then
+    echo "demo: the service proposed nothing within 30 s; its log:" >&2
+    cat "$log" >&2
+    exit 1
+fi
+echo "the service proposed $(git rev-parse --short refs/heads/cairn/employee_attrition) on cairn/employee_attrition for $(git rev-parse --short HEAD) (was $(git rev-parse --short "$before")):"
+git --no-pager log -1 --format='%B' refs/heads/cairn/employee_attrition | sed 's/^/    /'
+http_get "$addr/metrics" | grep '^cairn_runs_total' || true
+kill "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true

@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod reconciler;
 pub mod remote;
 pub mod server;
+pub mod service;
 pub mod settings;
 pub mod store;
 pub mod triggers;

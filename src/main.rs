@@ -10,7 +10,10 @@ mod cli;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.verbose);
+    // `serve` sets up its own logging from its settings (text or JSON).
+    if !matches!(args.command, cli::Command::Serve(_)) {
+        cli::init_logging(args.verbose);
+    }
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(error) => {

@@ -14,6 +14,7 @@ mod init;
 mod plan;
 mod run;
 mod runs;
+mod serve;
 mod validate;
 
 #[derive(Parser, Debug)]
@@ -66,6 +67,9 @@ pub enum Command {
     Publish(data::PublishArgs),
     /// Download the dataset version a .dvc pointer names, verifying every object.
     Fetch(data::FetchArgs),
+    /// Serve GitHub webhooks (or one local repository): run the pipelines a
+    /// push concerns and propose each new dataset version.
+    Serve(serve::ServeArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -82,6 +86,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::init(args),
         Command::Publish(args) => data::publish(args),
         Command::Fetch(args) => data::fetch(args),
+        Command::Serve(args) => serve::serve(args),
     }
 }
 

@@ -58,6 +58,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         reason: "cli".into(),
         run_id: args.run_id.clone(),
         merge: args.merge,
+        source_url: None,
+        run_url: None,
     };
     let runtime = super::runtime()?;
     let summary = runtime.block_on(async {

@@ -274,20 +274,23 @@ async fn fetch_dir(
     })?;
 
     fs::create_dir(stage).map_err(io_err(stage))?;
-    let mut groups: BTreeMap<Md5, Vec<&str>> = BTreeMap::new();
+    // Owned paths: a stream of futures borrowing them would not be provably
+    // Send (a higher-ranked lifetime rustc cannot see through), and the
+    // service runs fetches on spawned tasks.
+    let mut groups: BTreeMap<Md5, Vec<String>> = BTreeMap::new();
     for e in manifest.entries() {
         if let Some((dir, _)) = e.relpath.rsplit_once('/') {
             let d = stage.join(dir);
             fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
-        groups.entry(e.md5).or_default().push(&e.relpath);
+        groups.entry(e.md5).or_default().push(e.relpath.clone());
     }
 
     let mut stream = futures::stream::iter(groups)
         .map(|(md5, paths)| async move {
-            let first = stage.join(paths[0]);
+            let first = stage.join(&paths[0]);
             let size = ctx
-                .get_verified(ObjectId::file(md5), &first, Some(paths[0]))
+                .get_verified(ObjectId::file(md5), &first, Some(&paths[0]))
                 .await?;
             for other in &paths[1..] {
                 let p = stage.join(other);

@@ -20,7 +20,8 @@ use futures::StreamExt;
 use super::progress::Task;
 use super::TransferOptions;
 use crate::dvc::{
-    gitignore_add, hash, hash_tree, HashError, Md5, ObjectId, Output, PointerFile, TreeHash,
+    gitignore_add, hash, hash_tree, HashError, Manifest, Md5, ObjectId, Output, PointerFile,
+    TreeHash,
 };
 use crate::remote::{Remote, RemoteError};
 
@@ -35,6 +36,8 @@ pub struct PublishReport {
     pub skipped: u64,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
+    /// The `.dir` manifest of a directory dataset.
+    pub manifest: Option<Manifest>,
 }
 
 impl serde::Serialize for PublishReport {
@@ -174,6 +177,7 @@ pub async fn publish(
             .map_err(internal)??
     };
 
+    let mut listing: Option<Manifest> = None;
     let (output, uploads, manifest) = match hashed {
         Hashed::File { md5, size, isexec } => {
             hash_task.finish("1 file");
@@ -199,6 +203,7 @@ pub async fn publish(
             }
             let output = Output::dir(tree.id, tree.size, tree.nfiles, name);
             let bytes = tree.manifest.to_bytes();
+            listing = Some(tree.manifest.clone());
             (
                 output,
                 by_md5.into_values().collect(),
@@ -215,6 +220,27 @@ pub async fn publish(
         dataset: dataset.to_string(),
         source,
     };
+    // The `.dir` manifest is the commit marker of a directory: cairn uploads
+    // it last, and only after every file of it is on the remote (DVC's push
+    // does the same). Finding it therefore means the whole version is there,
+    // and unchanged data costs one existence check instead of a listing of
+    // every file.
+    if let Some((id, _)) = &manifest {
+        if remote
+            .missing(std::slice::from_ref(id))
+            .await
+            .map_err(remote_err)?
+            .is_empty()
+        {
+            return Ok(PublishReport {
+                output,
+                uploaded: 0,
+                skipped: all_ids.len() as u64,
+                bytes_uploaded: 0,
+                manifest: listing,
+            });
+        }
+    }
     let missing: HashSet<ObjectId> = remote
         .missing(&all_ids)
         .await
@@ -291,6 +317,7 @@ pub async fn publish(
         uploaded,
         skipped: all_ids.len() as u64 - uploaded,
         bytes_uploaded,
+        manifest: listing,
     })
 }
 

@@ -51,8 +51,95 @@ impl GitRepo {
         Ok(GitRepo { repo, workdir })
     }
 
+    /// Open a bare repository (the service's mirror of a hosted repository).
+    /// [`GitRepo::workdir`] is then the git directory; the checkout methods
+    /// ([`GitRepo::dirty_paths`], [`GitRepo::checkout_clean`]) must not be used.
+    pub fn open_bare(git_dir: &Path) -> Result<GitRepo, ForgeError> {
+        let repo = Repository::open_bare(git_dir).map_err(|e| ForgeError::NotARepo {
+            path: git_dir.display().to_string(),
+            reason: e.message().to_string(),
+        })?;
+        Ok(GitRepo {
+            repo,
+            workdir: git_dir.to_path_buf(),
+        })
+    }
+
+    /// The checkout's root, or the git directory of a bare repository.
     pub fn workdir(&self) -> &Path {
         &self.workdir
+    }
+
+    pub fn is_bare(&self) -> bool {
+        self.repo.is_bare()
+    }
+
+    /// The commits reachable from `to` but not from `from`, oldest first, as
+    /// (id, message). `from = None` lists only `to` itself: a first sighting
+    /// has no range to replay.
+    pub fn commits_between(
+        &self,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<Vec<(String, String)>, ForgeError> {
+        let to = Oid::from_str(to)?;
+        let Some(from) = from else {
+            let commit = self.repo.find_commit(to)?;
+            return Ok(vec![(
+                to.to_string(),
+                commit.message().unwrap_or("").to_string(),
+            )]);
+        };
+        let mut walk = self.repo.revwalk()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+        walk.push(to)?;
+        walk.hide(Oid::from_str(from)?)?;
+        let mut out = Vec::new();
+        for oid in walk {
+            let commit = self.repo.find_commit(oid?)?;
+            out.push((
+                commit.id().to_string(),
+                commit.message().unwrap_or("").to_string(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Paths a commit changed against its first parent (every path of its
+    /// tree for a root commit), sorted.
+    pub fn changed_paths(&self, commit: &str) -> Result<Vec<String>, ForgeError> {
+        let commit = self.commit(commit)?;
+        let new_tree = commit.tree()?;
+        let old_tree = match commit.parents().next() {
+            Some(parent) => Some(parent.tree()?),
+            None => None,
+        };
+        let diff = self
+            .repo
+            .diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
+        let mut paths = Vec::new();
+        for delta in diff.deltas() {
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(path) = file.path().and_then(Path::to_str) {
+                    paths.push(path.to_string());
+                }
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+
+    /// `ancestor` is `descendant` or one of its ancestors.
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool, ForgeError> {
+        let (a, d) = (Oid::from_str(ancestor)?, Oid::from_str(descendant)?);
+        Ok(a == d || self.repo.graph_descendant_of(d, a)?)
+    }
+
+    /// The underlying git2 repository, for the network operations of
+    /// [`super::mirror`].
+    pub(crate) fn raw(&self) -> &Repository {
+        &self.repo
     }
 
     pub fn head(&self) -> Result<Head, ForgeError> {

@@ -12,9 +12,12 @@
 use crate::config::MergePolicy;
 
 mod git;
+mod github;
 mod local;
+pub mod mirror;
 
 pub use git::{FileChange, GitRepo, Head, RUN_TRAILER};
+pub use github::{GitHubForge, GitHubRepo, Merge};
 pub use local::LocalForge;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,14 @@ pub enum ForgeError {
         path: String,
         source: std::io::Error,
     },
+    #[error("git {op}: {reason}")]
+    Network { op: String, reason: String },
+    #[error("pushing {branch} was refused: {reason}")]
+    PushRejected { branch: String, reason: String },
+    #[error("GitHub: {0}")]
+    GitHub(#[from] crate::github::GitHubError),
+    #[error("{0}")]
+    Store(String),
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }
@@ -61,6 +72,9 @@ pub struct Proposal {
     pub changes: Vec<FileChange>,
     /// The commit message (title, blank line, body, trailers).
     pub message: String,
+    /// The pull request's title and Markdown body (forges with pull requests).
+    pub title: String,
+    pub body: String,
     pub policy: MergePolicy,
 }
 

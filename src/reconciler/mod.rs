@@ -23,6 +23,7 @@ use crate::store::{NewRun, RunPhase, RunResult, Store};
 
 mod error;
 mod message;
+mod proposal;
 mod source;
 mod tasks;
 
@@ -55,6 +56,10 @@ pub struct RunRequest {
     pub run_id: Option<String>,
     /// Overrides the pipeline's `merge` policy.
     pub merge: Option<MergePolicy>,
+    /// A page showing the source commit (the forge's), for the proposal.
+    pub source_url: Option<String>,
+    /// A page about this run, for the proposal.
+    pub run_url: Option<String>,
 }
 
 /// How a run ended, for the CLI to report.
@@ -85,7 +90,7 @@ pub async fn run(
         // Fail before doing any work: direct commits onto the checkout.
         source.require_clean()?;
     }
-    let remote = source.remote(&pipeline)?;
+    let remote: Arc<dyn crate::remote::Remote> = source.remote(&pipeline)?.into();
     let old = source.pointer(&pipeline, &commit)?;
 
     let run_id = match &request.run_id {
@@ -163,7 +168,32 @@ pub async fn run(
             None
         } else {
             ctx.store.set_phase(&run_id, RunPhase::Committing)?;
+            let facts = proposal::RunFacts {
+                pipeline: pipeline.name.as_str(),
+                dataset: pipeline.dataset.as_str(),
+                run_id: &run_id,
+                reason: &request.reason,
+                source_commit: &commit,
+                source_url: request.source_url.clone(),
+                run_url: request.run_url.clone(),
+            };
+            let versions = proposal::Versions {
+                data_path: &data_path,
+                old: old.as_ref(),
+                new: &published.output,
+                new_manifest: published.manifest.as_ref(),
+            };
+            let text = proposal::pull_request_text(
+                &facts,
+                versions,
+                Arc::clone(&remote),
+                &ctx.store,
+                &run_dir,
+            )
+            .await;
             let proposal = Proposal {
+                title: text.title,
+                body: text.body,
                 pipeline: pipeline.name.as_str().to_string(),
                 run_id: run_id.clone(),
                 base: commit.clone(),

@@ -23,6 +23,9 @@ pub struct RepoSource {
     workdir: std::path::PathBuf,
     head: crate::forge::Head,
     config: Config,
+    /// A checkout reads `.dvc/config` (+ the uncommitted `config.local`) from
+    /// disk; a mirror has only what the commit holds.
+    checkout: bool,
 }
 
 impl RepoSource {
@@ -45,7 +48,45 @@ impl RepoSource {
             repo: Mutex::new(repo),
             head,
             config,
+            checkout: true,
         })
+    }
+
+    /// A source at `commit` of a bare mirror, on `branch` (the branch the
+    /// run will propose against). `config` is the pipelines.toml to use: the
+    /// service passes the one it loaded, which may be the last good one when
+    /// the commit's own is broken.
+    pub fn at_commit(repo: GitRepo, commit: &str, branch: &str, config: Config) -> RepoSource {
+        RepoSource {
+            workdir: repo.workdir().to_path_buf(),
+            repo: Mutex::new(repo),
+            head: crate::forge::Head {
+                commit: commit.to_string(),
+                branch: Some(branch.to_string()),
+            },
+            config,
+            checkout: false,
+        }
+    }
+
+    /// The same source with another pipelines.toml in force (the service's
+    /// last good one).
+    pub fn with_config(self, config: Config) -> RepoSource {
+        RepoSource { config, ..self }
+    }
+
+    /// Load and parse pipelines.toml at `commit` of `repo`.
+    pub fn load_config(repo: &GitRepo, commit: &str) -> Result<Config, RunError> {
+        let text = repo
+            .read_file(commit, CONFIG_FILE)?
+            .ok_or_else(|| RunError::NoConfig {
+                commit: commit.to_string(),
+                uncommitted: false,
+            })?;
+        let text = String::from_utf8(text).map_err(|_| RunError::NotUtf8 {
+            path: CONFIG_FILE.into(),
+        })?;
+        Ok(crate::config::parse(&text, CONFIG_FILE)?)
     }
 
     fn repo(&self) -> std::sync::MutexGuard<'_, GitRepo> {
@@ -85,6 +126,9 @@ impl RepoSource {
     }
 
     pub fn require_clean(&self) -> Result<(), RunError> {
+        if !self.checkout {
+            return Ok(());
+        }
         let dirty = self.repo().dirty_paths()?;
         if dirty.is_empty() {
             Ok(())
@@ -96,7 +140,13 @@ impl RepoSource {
     /// The remote a pipeline publishes to: its `remote` setting (a remote
     /// name from `.dvc/config`) or the repository's default remote.
     pub fn remote(&self, pipeline: &Pipeline) -> Result<Box<dyn Remote>, RunError> {
-        let dvc = DvcConfig::load(&self.workdir)?;
+        let dvc = if self.checkout {
+            DvcConfig::load(&self.workdir)?
+        } else {
+            let path = ".dvc/config";
+            let text = self.read_text(&self.head.commit, path)?.unwrap_or_default();
+            DvcConfig::parse(&text, &self.workdir.join(path))?
+        };
         let config = match &pipeline.remote {
             Some(name) => dvc.remote(name).ok_or_else(|| RunError::UnknownRemote {
                 name: name.clone(),

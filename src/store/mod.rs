@@ -12,6 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+mod service;
+
+pub use service::{OpenPull, Reconciled};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("run store {path}: {source}")]
@@ -198,6 +202,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        conn.execute_batch(service::SCHEMA).map_err(open_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -206,6 +211,7 @@ impl Store {
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(service::SCHEMA)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })

@@ -1,0 +1,206 @@
+//! `cairn serve`: the webhook service. With `--repo`, the embedded default
+//! (one local git repository, local processes, its own DVC remote); without
+//! it, the GitHub repositories of the settings.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
+
+use cairn::executor::LocalExecutor;
+use cairn::github::GitHub;
+use cairn::metrics::Metrics;
+use cairn::server::{self, AppState, Dedup};
+use cairn::service::{self, GitHubHost, Host, LocalHost, Service, ServiceOptions};
+use cairn::settings::{self, Env, Flags, GithubAuth, Settings};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  CAIRN_WEBHOOK_SECRET=... cairn serve --repo .          # one local repository, no GitHub
+  CAIRN_WEBHOOK_SECRET=... CAIRN_GITHUB_TOKEN=... cairn serve --config config/cairn.toml
+
+Environment: CAIRN_WEBHOOK_SECRET(_FILE), CAIRN_GITHUB_TOKEN(_FILE), CAIRN_GITHUB_APP_ID,
+CAIRN_GITHUB_APP_KEY_FILE, CAIRN_GITHUB_API_URL, CAIRN_LISTEN, CAIRN_DATA_DIR, CAIRN_CONFIG,
+CAIRN_LOG_FORMAT (text|json), CAIRN_LOG (log filter).")]
+pub struct ServeArgs {
+    /// Address to listen on (default from the settings, 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Serve this local git repository instead of GitHub repositories.
+    #[arg(long)]
+    repo: Option<PathBuf>,
+    /// The settings file (default: $CAIRN_CONFIG, else built-in defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Accept webhook deliveries without a signature when no secret is set.
+    /// Anyone who can reach the port can then start runs: local experiments only.
+    #[arg(long)]
+    insecure_no_signature: bool,
+    /// Parallel transfers to and from remotes.
+    #[arg(long, default_value_t = cairn::dataset::default_jobs())]
+    jobs: usize,
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let env = Env::from_process();
+    let flags = Flags {
+        config: args.config.clone(),
+        insecure_no_signature: args.insecure_no_signature,
+    };
+    let mut settings = Settings::load(&flags, &env)?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    settings::init_tracing(settings.log_format, &env, "info")?;
+    let runtime = super::runtime()?;
+    runtime.block_on(run(args, settings))
+}
+
+async fn run(args: ServeArgs, settings: Settings) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing requests, stopping runs");
+            shutdown.cancel();
+        });
+    }
+    let metrics = Arc::new(Metrics::new());
+    let options = ServiceOptions {
+        public_url: settings.public_url.clone(),
+        resync_interval: settings.resync_interval,
+        jobs: args.jobs.max(1),
+        limits: cairn::pipeline::Limits::default(),
+        bot_login: None,
+    };
+    let executor = Arc::new(LocalExecutor::new(None));
+    let service = Service::new(options, Arc::clone(&metrics), executor, shutdown.clone());
+
+    let data_dir = match &args.repo {
+        Some(repo) => {
+            let host = LocalHost::new(repo.clone())?;
+            let dir = host.state_dir();
+            service.serve(Arc::new(host))?;
+            dir
+        }
+        None => {
+            let gh = github_client(&settings, &metrics)?;
+            let repos = service::github_repositories(&gh, &settings.github.repositories)
+                .await
+                .context("listing the repositories to serve")?;
+            if repos.is_empty() {
+                bail!(
+                    "no repository to serve: list them in `[github] repositories` of the \
+                     settings file, or install the GitHub App on some"
+                );
+            }
+            for client in repos {
+                let host = GitHubHost::new(client, &settings.data_dir, settings.github.merge_wait);
+                service.serve(Arc::new(host))?;
+            }
+            if settings.github.repositories.is_empty() {
+                // An App gains repositories while it runs: look again on
+                // every resync.
+                tokio::spawn(discover(
+                    gh,
+                    Arc::clone(&service),
+                    settings.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            settings.data_dir.clone()
+        }
+    };
+    tracing::info!(repositories = ?service.served(), "serving");
+
+    let dedup = Arc::new(
+        Dedup::open(&data_dir, settings.webhook.dedup_capacity)
+            .with_context(|| format!("opening the delivery log in {}", data_dir.display()))?,
+    );
+    let state = AppState::new(
+        settings.webhook.secret.clone(),
+        Arc::clone(&dedup),
+        Arc::clone(&service) as Arc<dyn server::EventSink>,
+        Arc::clone(&service) as Arc<dyn server::Readiness>,
+        Arc::clone(&metrics),
+    )
+    .with_limits((&settings.webhook).into());
+    let router = server::router(state).merge(service::api::routes(Arc::clone(&service)));
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    // Tests and scripts read the bound address (the port may be 0).
+    eprintln!("cairn: listening on http://{}", listener.local_addr()?);
+    server::serve(listener, router, shutdown.clone().cancelled_owned()).await?;
+    shutdown.cancel();
+    service.stopped().await;
+    dedup.close();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn discover(
+    gh: GitHub,
+    service: Arc<Service>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(settings.resync_interval) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match service::github_repositories(&gh, &[]).await {
+            Ok(repos) => {
+                for client in repos {
+                    let host =
+                        GitHubHost::new(client, &settings.data_dir, settings.github.merge_wait);
+                    if let Err(e) = service.serve(Arc::new(host)) {
+                        tracing::warn!("serving a newly installed repository: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("listing the App's repositories: {e}"),
+        }
+    }
+}
+
+fn github_client(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<GitHub> {
+    let builder = GitHub::builder(settings.github.api_url.clone());
+    let builder = match &settings.github.auth {
+        Some(GithubAuth::Token(token)) => builder.token(token.clone()),
+        Some(GithubAuth::App {
+            app_id,
+            private_key,
+            ..
+        }) => builder.app(*app_id, private_key.clone()),
+        None => bail!(
+            "no GitHub credentials: set CAIRN_GITHUB_TOKEN (or CAIRN_GITHUB_TOKEN_FILE), or \
+             CAIRN_GITHUB_APP_ID with CAIRN_GITHUB_APP_KEY_FILE; or serve a local repository \
+             with --repo"
+        ),
+    };
+    let metrics = Arc::clone(metrics);
+    Ok(builder
+        .on_call(Arc::new(move |call: &cairn::github::ApiCall| {
+            metrics.github_call(call.status)
+        }))
+        .build()?)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,897 @@
+//! `cairn serve`'s engine: one worker per served repository, woken by
+//! webhooks and by a periodic resync, that brings the repository's datasets
+//! up to date with its default branch.
+//!
+//! The design choice that makes it robust: a push delivery carries no work of
+//! its own, it only wakes the repository's worker. The worker replays the
+//! commits between the last one it reconciled (persisted) and the branch tip
+//! from its own mirror, and decides from those commits what to run. So a
+//! delivery that was lost, duplicated or truncated (GitHub lists at most 20
+//! commits) changes nothing but the delay, and a burst of pushes collapses
+//! into one reconcile of the newest tip (a [`Notify`] holds one wake-up).
+//!
+//! A reconcile, in order: sync the mirror; load pipelines.toml at the tip
+//! (broken: a failing `cairn/config` status, the last good config stays in
+//! force); pick the pipelines whose `on_push` matches what people changed
+//! ([`plan`]); run each through [`crate::reconciler::run`] with a commit
+//! status per pipeline; then record the tip as reconciled.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Diagnostics};
+use crate::executor::Executor;
+use crate::metrics::Metrics;
+use crate::pipeline::Limits;
+use crate::reconciler::{self, RunContext, RunError, RunRequest, RunSummary};
+use crate::store::{Reconciled, RunPhase, Store, StoreError};
+use crate::triggers::Event;
+
+pub mod api;
+mod github;
+mod host;
+pub mod plan;
+
+pub use github::{github_repositories, GitHubHost};
+pub use host::{Host, HostError, LocalHost, Status, StatusState, Tip};
+
+/// Marks runs a restart interrupted; such a run is tried again.
+const INTERRUPTED: &str = "interrupted: the service stopped during the run";
+/// Most attempts at one (pipeline, commit): the first and two re-runs after
+/// interruptions.
+const MAX_RUNS_PER_COMMIT: usize = 3;
+/// `pull_request` events waiting per repository; beyond this the delivery
+/// is refused (the resync does not recover these, so they are not dropped
+/// silently).
+const PULL_EVENTS_CAPACITY: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    // Boxed: the forge's errors are large, and this error is rare.
+    #[error(transparent)]
+    Host(Box<HostError>),
+    #[error("{repo}: {source}")]
+    Store { repo: String, source: StoreError },
+    #[error("{repo}: {path}: {source}")]
+    Io {
+        repo: String,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl From<HostError> for ServiceError {
+    fn from(e: HostError) -> ServiceError {
+        ServiceError::Host(Box::new(e))
+    }
+}
+
+/// Why an event could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("too many pull request events are waiting for {repo}")]
+    Full { repo: String },
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+/// What the service did with an event, for the intake's answer and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// The repository's worker will reconcile.
+    Woken { repo: String },
+    /// Nothing to do, and why.
+    Ignored(String),
+}
+
+/// Settings of the service's behaviour (the CLI builds them from the
+/// service settings).
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Base URL of this service, for links in commit statuses.
+    pub public_url: Option<String>,
+    /// How often each repository is reconciled without a webhook.
+    pub resync_interval: Duration,
+    /// Parallel transfers to and from remotes.
+    pub jobs: usize,
+    pub limits: Limits,
+    /// The login cairn's own pushes come from (`name[bot]` for an App):
+    /// its pushes never start runs.
+    pub bot_login: Option<String>,
+}
+
+pub struct Service {
+    options: ServiceOptions,
+    metrics: Arc<Metrics>,
+    executor: Arc<dyn Executor>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    /// By lower-cased `owner/name` (GitHub names are case-insensitive).
+    repos: RwLock<HashMap<String, Arc<Worker>>>,
+}
+
+struct Worker {
+    host: Arc<dyn Host>,
+    store: Arc<Store>,
+    runs_dir: PathBuf,
+    wake: Notify,
+    pulls: Mutex<VecDeque<PullClosed>>,
+    health: Mutex<Health>,
+}
+
+#[derive(Debug, Clone)]
+struct PullClosed {
+    number: u64,
+    merged: bool,
+    head_ref: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Health {
+    /// A pipelines.toml has been loaded (valid) at least once.
+    config_loaded: bool,
+    last_error: Option<String>,
+}
+
+impl Service {
+    pub fn new(
+        options: ServiceOptions,
+        metrics: Arc<Metrics>,
+        executor: Arc<dyn Executor>,
+        shutdown: CancellationToken,
+    ) -> Arc<Service> {
+        Arc::new(Service {
+            options,
+            metrics,
+            executor,
+            shutdown,
+            tasks: TaskTracker::new(),
+            repos: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Start serving a repository: open its store, fail the runs a previous
+    /// process left unfinished, and start its worker (which reconciles at
+    /// once). Serving a repository twice is a no-op.
+    pub fn serve(self: &Arc<Self>, host: Arc<dyn Host>) -> Result<(), ServiceError> {
+        let key = host.name().to_lowercase();
+        if self.repos().contains_key(&key) {
+            return Ok(());
+        }
+        let repo = host.name().to_string();
+        let state_dir = host.state_dir();
+        std::fs::create_dir_all(&state_dir).map_err(|source| ServiceError::Io {
+            repo: repo.clone(),
+            path: state_dir.display().to_string(),
+            source,
+        })?;
+        let ignore = state_dir.join(".gitignore");
+        if !ignore.exists() {
+            // In local mode the state lives inside the served checkout.
+            let _ = std::fs::write(&ignore, "# cairn's run state; not versioned\n*\n");
+        }
+        let store =
+            Store::open(&state_dir.join("cairn.db")).map_err(|source| ServiceError::Store {
+                repo: repo.clone(),
+                source,
+            })?;
+        let interrupted =
+            store
+                .fail_interrupted(INTERRUPTED)
+                .map_err(|source| ServiceError::Store {
+                    repo: repo.clone(),
+                    source,
+                })?;
+        if !interrupted.is_empty() {
+            tracing::warn!(%repo, runs = ?interrupted, "runs interrupted by a restart will run again");
+        }
+        let worker = Arc::new(Worker {
+            host,
+            store: Arc::new(store),
+            runs_dir: state_dir.join("runs"),
+            wake: Notify::new(),
+            pulls: Mutex::new(VecDeque::new()),
+            health: Mutex::new(Health::default()),
+        });
+        self.repos_mut().insert(key, Arc::clone(&worker));
+        let service = Arc::clone(self);
+        self.tasks.spawn(async move { service.work(worker).await });
+        Ok(())
+    }
+
+    /// Names of the served repositories.
+    pub fn served(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .repos()
+            .values()
+            .map(|w| w.host.name().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Ask a repository's worker to reconcile now (coalesced).
+    pub fn wake(&self, repo: &str) -> bool {
+        match self.repos().get(&repo.to_lowercase()) {
+            Some(worker) => {
+                worker.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Take one webhook event. Never blocks: it only wakes a worker or
+    /// queues a small record.
+    pub fn accept(&self, event: &Event) -> Result<Accepted, Rejected> {
+        if self.shutdown.is_cancelled() {
+            return Err(Rejected::ShuttingDown);
+        }
+        let ignored = |why: String| Ok(Accepted::Ignored(why));
+        match event {
+            Event::Push(push) => {
+                let repo = &push.repo.full_name;
+                if push.is_by_cairn() {
+                    return ignored("a push by cairn itself".into());
+                }
+                if self
+                    .options
+                    .bot_login
+                    .as_deref()
+                    .is_some_and(|bot| bot.eq_ignore_ascii_case(&push.sender.login))
+                {
+                    return ignored(format!("a push by {}", push.sender.login));
+                }
+                if !push.is_default_branch() {
+                    return ignored(format!("{} is not the default branch", push.git_ref));
+                }
+                if self.wake(repo) {
+                    Ok(Accepted::Woken { repo: repo.clone() })
+                } else {
+                    ignored(format!("{repo} is not served here"))
+                }
+            }
+            Event::PullRequest(pr) => {
+                use crate::triggers::PullRequestAction;
+                if pr.action != PullRequestAction::Closed {
+                    return ignored(format!("pull_request {}", pr.action.as_str()));
+                }
+                if !pr.head_ref.starts_with("cairn/") || pr.is_from_fork() {
+                    return ignored("not a pull request of cairn's".into());
+                }
+                let repos = self.repos();
+                let Some(worker) = repos.get(&pr.repo.full_name.to_lowercase()) else {
+                    return ignored(format!("{} is not served here", pr.repo.full_name));
+                };
+                {
+                    let mut queue = worker.pulls.lock().unwrap_or_else(|e| e.into_inner());
+                    if queue.len() >= PULL_EVENTS_CAPACITY {
+                        return Err(Rejected::Full {
+                            repo: pr.repo.full_name.clone(),
+                        });
+                    }
+                    queue.push_back(PullClosed {
+                        number: pr.number,
+                        merged: pr.merged,
+                        head_ref: pr.head_ref.clone(),
+                    });
+                }
+                worker.wake.notify_one();
+                Ok(Accepted::Woken {
+                    repo: pr.repo.full_name.clone(),
+                })
+            }
+            Event::IssueComment(_) => ignored("comment commands are not enabled".into()),
+            Event::Ping { .. } => ignored("ping".into()),
+            Event::Other { name } => ignored(format!("{name} events are not used")),
+        }
+    }
+
+    /// `/readyz`: every served repository has a store and a loaded config.
+    pub fn ready(&self) -> Result<(), String> {
+        let repos = self.repos();
+        if repos.is_empty() {
+            return Err("no repository is served yet".into());
+        }
+        let mut problems = Vec::new();
+        for worker in repos.values() {
+            if let Err(e) = worker.store.runs(None, 1) {
+                problems.push(format!("{}: {e}", worker.host.name()));
+                continue;
+            }
+            let health = worker.health.lock().unwrap_or_else(|e| e.into_inner());
+            if !health.config_loaded {
+                problems.push(format!(
+                    "{}: no valid pipelines.toml loaded yet{}",
+                    worker.host.name(),
+                    health
+                        .last_error
+                        .as_ref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// The run store of a served repository.
+    pub fn store(&self, repo: &str) -> Option<Arc<Store>> {
+        self.repos()
+            .get(&repo.to_lowercase())
+            .map(|w| Arc::clone(&w.store))
+    }
+
+    /// Wait for every worker to stop (after the shutdown token fired).
+    pub async fn stopped(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    fn repos(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Worker>>> {
+        self.repos.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn repos_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Worker>>> {
+        self.repos.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn work(self: Arc<Self>, worker: Arc<Worker>) {
+        let repo = worker.host.name().to_string();
+        loop {
+            let closed: Vec<PullClosed> = worker
+                .pulls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .collect();
+            for pull in closed {
+                if let Err(e) = worker
+                    .host
+                    .pull_closed(&worker.store, pull.number, pull.merged, &pull.head_ref)
+                    .await
+                {
+                    tracing::warn!(%repo, pull = pull.number, "closing: {e}");
+                }
+            }
+            let result = self.reconcile(&worker).await;
+            if let Err(e) = &result {
+                tracing::warn!(%repo, "reconcile: {e}");
+            }
+            worker
+                .health
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_error = result.err().map(|e| e.to_string());
+            if let Err(e) = worker
+                .host
+                .retry_auto_merges(Arc::clone(&worker.store))
+                .await
+            {
+                tracing::warn!(%repo, "auto-merge: {e}");
+            }
+            tokio::select! {
+                _ = worker.wake.notified() => {}
+                _ = tokio::time::sleep(self.options.resync_interval) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn reconcile(&self, worker: &Arc<Worker>) -> Result<(), ServiceError> {
+        let host = &worker.host;
+        let repo = host.name().to_string();
+        let store_err = |source| ServiceError::Store {
+            repo: repo.clone(),
+            source,
+        };
+        let tip = host.sync().await?;
+        let position = worker.store.reconciled(&tip.branch).map_err(store_err)?;
+        let seen =
+            |p: &Reconciled| p.commit == tip.commit || p.seen.as_deref() == Some(&tip.commit);
+        let loaded = if position.as_ref().is_some_and(seen) {
+            if worker.health().config_loaded {
+                return Ok(());
+            }
+            // Up to date, but this process has not looked at the config yet.
+            None
+        } else {
+            Some(())
+        };
+
+        let replay = {
+            let host = Arc::clone(host);
+            let tip = tip.clone();
+            let position = position.clone();
+            tokio::task::spawn_blocking(move || replay(host.as_ref(), position.as_ref(), &tip))
+                .await
+                .map_err(|_| HostError::Join {
+                    repo: repo.clone(),
+                    what: "reading the mirror",
+                })??
+        };
+
+        let config = match replay.config {
+            Ok(config) => {
+                worker.health_mut().config_loaded = true;
+                let status = Status {
+                    state: StatusState::Success,
+                    context: "cairn/config".into(),
+                    description: format!(
+                        "pipelines.toml is valid: {} pipeline{}",
+                        config.pipelines.len(),
+                        if config.pipelines.len() == 1 { "" } else { "s" }
+                    ),
+                    target_url: None,
+                };
+                self.status(host.as_ref(), &tip.commit, &status).await;
+                config
+            }
+            Err(error) => {
+                let status = Status {
+                    state: StatusState::Failure,
+                    context: "cairn/config".into(),
+                    description: error.clone(),
+                    target_url: None,
+                };
+                self.status(host.as_ref(), &tip.commit, &status).await;
+                tracing::warn!(%repo, commit = %tip.commit, "pipelines.toml: {error}; the last good one stays in force");
+                // The changes since the last valid tip stay pending: they
+                // are acted on once pipelines.toml is valid again.
+                let kept = match position {
+                    Some(p) => Reconciled {
+                        seen: Some(tip.commit.clone()),
+                        ..p
+                    },
+                    None => Reconciled {
+                        commit: tip.commit.clone(),
+                        config_commit: None,
+                        seen: Some(tip.commit.clone()),
+                    },
+                };
+                worker
+                    .store
+                    .set_reconciled(&tip.branch, &kept)
+                    .map_err(store_err)?;
+                let mut health = worker.health_mut();
+                health.last_error = Some(format!("pipelines.toml: {error}"));
+                // The last good config stays in force, so the service is ready.
+                health.config_loaded |= replay.previous.is_some();
+                return Ok(());
+            }
+        };
+
+        let Some(()) = loaded else {
+            return Ok(());
+        };
+        let Some(position) = position else {
+            // First sight of this repository: this is the baseline. Running
+            // every pipeline because cairn was just installed would surprise.
+            tracing::info!(%repo, commit = %tip.commit, "first reconcile: baseline recorded, nothing run");
+            return worker
+                .store
+                .set_reconciled(
+                    &tip.branch,
+                    &Reconciled {
+                        commit: tip.commit.clone(),
+                        config_commit: Some(tip.commit.clone()),
+                        seen: Some(tip.commit.clone()),
+                    },
+                )
+                .map_err(store_err);
+        };
+
+        let changed = plan::human_changes(&replay.commits);
+        let runs = plan::pipelines_to_run(
+            replay.previous.as_ref(),
+            &config,
+            &tip.branch,
+            &tip.branch,
+            &changed,
+        );
+        tracing::info!(
+            %repo,
+            from = %position.commit,
+            to = %tip.commit,
+            commits = replay.commits.len(),
+            changed = changed.len(),
+            runs = ?runs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            "reconcile"
+        );
+        for (pipeline, why) in runs {
+            if self.shutdown.is_cancelled() {
+                // Leave the tip unreconciled: the next process replays it.
+                return Ok(());
+            }
+            self.run_pipeline(worker, &tip, &config, &pipeline, &why)
+                .await;
+        }
+        worker
+            .store
+            .set_reconciled(
+                &tip.branch,
+                &Reconciled {
+                    commit: tip.commit.clone(),
+                    config_commit: Some(tip.commit.clone()),
+                    seen: Some(tip.commit.clone()),
+                },
+            )
+            .map_err(store_err)
+    }
+
+    /// Run one pipeline at `tip`, with a commit status before and after.
+    /// Failures are reported (status, log, store); they do not stop the
+    /// other pipelines of the same push.
+    async fn run_pipeline(
+        &self,
+        worker: &Worker,
+        tip: &Tip,
+        config: &Config,
+        pipeline: &str,
+        why: &plan::Why,
+    ) {
+        let host = worker.host.as_ref();
+        let repo = host.name();
+        let base = format!("{pipeline}-{}", &tip.commit[..tip.commit.len().min(12)]);
+        let run_id = match next_run_id(&worker.store, &base) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                tracing::debug!(%repo, %pipeline, commit = %tip.commit, "already ran");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%repo, %pipeline, "run store: {e}");
+                return;
+            }
+        };
+        let context = format!("cairn/{pipeline}");
+        let target_url = self
+            .options
+            .public_url
+            .as_ref()
+            .map(|base| format!("{}/api/v1/runs/{run_id}", base.trim_end_matches('/')));
+        let pending = Status {
+            state: StatusState::Pending,
+            context: context.clone(),
+            description: format!("running because {why}"),
+            target_url: target_url.clone(),
+        };
+        self.status(host, &tip.commit, &pending).await;
+
+        let started = Instant::now();
+        let result = match host.source(tip, config.clone()) {
+            Ok(source) => {
+                let ctx = RunContext {
+                    store: Arc::clone(&worker.store),
+                    executor: Arc::clone(&self.executor),
+                    forge: host.forge(Arc::clone(&worker.store)),
+                    limits: self.options.limits,
+                    runs_dir: worker.runs_dir.clone(),
+                    progress: crate::dataset::Progress::hidden(),
+                    jobs: self.options.jobs,
+                    keep_workspace: false,
+                };
+                let request = RunRequest {
+                    pipeline: pipeline.to_string(),
+                    reason: format!("push: {why}"),
+                    run_id: Some(run_id.clone()),
+                    merge: None,
+                    source_url: host.commit_url(&tip.commit),
+                    run_url: target_url.clone(),
+                };
+                // A shutdown cancels the run; it is recorded as cancelled and
+                // runs again after the restart.
+                let cancel = self.shutdown.child_token();
+                reconciler::run(&source, &request, &ctx, &cancel).await
+            }
+            Err(e) => Err(e),
+        };
+        self.record(worker, pipeline, &run_id, started.elapsed(), &result);
+        let done = finished_status(&context, target_url, &result);
+        self.status(host, &tip.commit, &done).await;
+    }
+
+    fn record(
+        &self,
+        worker: &Worker,
+        pipeline: &str,
+        run_id: &str,
+        took: Duration,
+        result: &Result<RunSummary, RunError>,
+    ) {
+        let outcome = match result {
+            Ok(summary) if summary.delivery.is_some() => "succeeded",
+            Ok(_) => "unchanged",
+            Err(RunError::Cancelled { .. }) => "cancelled",
+            Err(_) => "failed",
+        };
+        self.metrics.run_finished(pipeline, outcome, took);
+        if let Ok(summary) = result {
+            self.metrics
+                .bytes_uploaded(pipeline, summary.published.bytes_uploaded);
+        }
+        if let Ok(attempts) = worker.store.attempts(run_id) {
+            for a in attempts {
+                if let Some(end) = a.finished_at {
+                    let ms = (end - a.started_at).max(0) as u64;
+                    self.metrics
+                        .task_finished(pipeline, &a.task, Duration::from_millis(ms));
+                }
+            }
+        }
+        match result {
+            Ok(summary) => tracing::info!(
+                repo = %worker.host.name(),
+                %pipeline,
+                run = %run_id,
+                md5 = %summary.published.output.id,
+                changed = summary.delivery.is_some(),
+                "run finished"
+            ),
+            Err(e) => {
+                tracing::warn!(repo = %worker.host.name(), %pipeline, run = %run_id, "run failed: {e}")
+            }
+        }
+    }
+
+    async fn status(&self, host: &dyn Host, commit: &str, status: &Status) {
+        if let Err(e) = host.set_status(commit, status).await {
+            tracing::warn!(repo = %host.name(), context = %status.context, "commit status: {e}");
+        }
+    }
+}
+
+impl crate::server::EventSink for Service {
+    fn submit(
+        &self,
+        delivery: crate::triggers::DeliveryId,
+        event: Event,
+    ) -> Result<(), crate::server::SinkError> {
+        match self.accept(&event) {
+            Ok(Accepted::Woken { repo }) => {
+                tracing::debug!(delivery = delivery.as_str(), event = event.name(), %repo, "queued");
+                Ok(())
+            }
+            Ok(Accepted::Ignored(why)) => {
+                tracing::debug!(
+                    delivery = delivery.as_str(),
+                    event = event.name(),
+                    "ignored: {why}"
+                );
+                Ok(())
+            }
+            Err(Rejected::Full { repo }) => {
+                tracing::warn!(delivery = delivery.as_str(), %repo, "refused: queue full");
+                Err(crate::server::SinkError::Full)
+            }
+            Err(Rejected::ShuttingDown) => Err(crate::server::SinkError::ShuttingDown),
+        }
+    }
+}
+
+impl crate::server::Readiness for Service {
+    fn check(&self) -> Result<(), String> {
+        self.ready()
+    }
+}
+
+impl Service {
+    /// A run by id, from whichever served repository has it, with its
+    /// attempts.
+    pub fn find_run(
+        &self,
+        id: &str,
+    ) -> Option<(
+        String,
+        crate::store::RunRecord,
+        Vec<crate::store::AttemptRecord>,
+    )> {
+        let repos = self.repos();
+        repos.values().find_map(|worker| {
+            let run = worker.store.run(id).ok()??;
+            let attempts = worker.store.attempts(id).unwrap_or_default();
+            Some((worker.host.name().to_string(), run, attempts))
+        })
+    }
+}
+
+impl Worker {
+    fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn health_mut(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the mirror says about the range to reconcile.
+struct Replay {
+    commits: Vec<plan::ChangedCommit>,
+    /// pipelines.toml at the tip, or its first error as one line.
+    config: Result<Config, String>,
+    /// The config in force before (at the last good commit).
+    previous: Option<Config>,
+}
+
+fn replay(host: &dyn Host, position: Option<&Reconciled>, tip: &Tip) -> Result<Replay, HostError> {
+    let git = |source| HostError::Git {
+        repo: host.name().to_string(),
+        source,
+    };
+    let repo = host.open().map_err(git)?;
+    let from = position.map(|p| p.commit.as_str());
+    // A force-push can leave the old position unreachable: then replay only
+    // the tip, as on a first sighting.
+    let from = match from {
+        Some(from) if repo.is_ancestor(from, &tip.commit).unwrap_or(false) => Some(from),
+        _ => None,
+    };
+    let mut commits = Vec::new();
+    if position.is_some() {
+        for (id, message) in repo.commits_between(from, &tip.commit).map_err(git)? {
+            let paths = repo.changed_paths(&id).map_err(git)?;
+            commits.push(plan::ChangedCommit { id, message, paths });
+        }
+    }
+    let config =
+        crate::reconciler::RepoSource::load_config(&repo, &tip.commit).map_err(|e| first_error(&e));
+    let previous = position
+        .and_then(|p| p.config_commit.as_deref())
+        .and_then(|c| crate::reconciler::RepoSource::load_config(&repo, c).ok());
+    Ok(Replay {
+        commits,
+        config,
+        previous,
+    })
+}
+
+/// The first problem of a broken pipelines.toml, as one line
+/// (`pipelines.toml:LINE:COL: ...`), for a commit status.
+fn first_error(error: &RunError) -> String {
+    match error {
+        RunError::Config(diagnostics) => first_diagnostic(diagnostics),
+        other => other.to_string(),
+    }
+}
+
+fn first_diagnostic(diagnostics: &Diagnostics) -> String {
+    let mut line = diagnostics
+        .iter()
+        .next()
+        .map(|d| d.headline())
+        .unwrap_or_default();
+    if diagnostics.len() > 1 {
+        line.push_str(&format!(" (and {} more)", diagnostics.len() - 1));
+    }
+    line
+}
+
+/// The id of the next run of `base` (`<pipeline>-<commit>`): `None` when it
+/// already ran to an end; a numbered re-run when the last attempt was cut
+/// short by a restart or shutdown.
+fn next_run_id(store: &Store, base: &str) -> Result<Option<String>, StoreError> {
+    for n in 1..=MAX_RUNS_PER_COMMIT {
+        let id = if n == 1 {
+            base.to_string()
+        } else {
+            format!("{base}.{n}")
+        };
+        match store.run(&id)? {
+            None => return Ok(Some(id)),
+            Some(run)
+                if run.phase == RunPhase::Cancelled
+                    || run.error.as_deref() == Some(INTERRUPTED) =>
+            {
+                continue
+            }
+            Some(_) => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+fn finished_status(
+    context: &str,
+    target_url: Option<String>,
+    result: &Result<RunSummary, RunError>,
+) -> Status {
+    let (state, description) = match result {
+        Ok(summary) => match &summary.delivery {
+            Some(delivery) => (
+                StatusState::Success,
+                format!(
+                    "new version {} ({})",
+                    &summary.published.output.id.to_string()[..8],
+                    describe(delivery)
+                ),
+            ),
+            None => (
+                StatusState::Success,
+                format!(
+                    "dataset unchanged ({})",
+                    &summary.published.output.id.to_string()[..8]
+                ),
+            ),
+        },
+        Err(e) => (
+            StatusState::Failure,
+            e.to_string().lines().next().unwrap_or("failed").to_string(),
+        ),
+    };
+    Status {
+        state,
+        context: context.to_string(),
+        description,
+        target_url,
+    }
+}
+
+fn describe(delivery: &crate::forge::Delivery) -> String {
+    use crate::forge::Delivery;
+    match delivery {
+        Delivery::Proposed { branch, .. } => format!("proposed on {branch}"),
+        Delivery::Merged { into, .. } => format!("merged into {into}"),
+        Delivery::NotMerged { branch, .. } => format!("proposed on {branch}, not merged yet"),
+        Delivery::Pushed { branch, .. } => format!("committed to {branch}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewRun;
+
+    #[test]
+    fn a_run_cut_short_runs_again_under_a_numbered_id() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(
+            next_run_id(&store, "p-abc").unwrap().as_deref(),
+            Some("p-abc")
+        );
+        let new = |id: &str| NewRun {
+            id: id.into(),
+            pipeline: "p".into(),
+            reason: "push".into(),
+            source_commit: "abc".into(),
+        };
+        store.create_run(&new("p-abc")).unwrap();
+        store.fail_interrupted(INTERRUPTED).unwrap();
+        assert_eq!(
+            next_run_id(&store, "p-abc").unwrap().as_deref(),
+            Some("p-abc.2")
+        );
+        store.create_run(&new("p-abc.2")).unwrap();
+        store
+            .finish_run("p-abc.2", RunPhase::Failed, &Default::default())
+            .unwrap();
+        // A real failure is an answer: no re-run.
+        assert_eq!(next_run_id(&store, "p-abc").unwrap(), None);
+    }
+
+    #[test]
+    fn a_broken_config_is_summarised_on_one_line_with_its_place() {
+        let diags = crate::config::parse(
+            "[pipelines.p]\ndataset = 1\nfoo = 2\n[pipelines.p.tasks.t]\ncommand=[\"x\"]\n",
+            "pipelines.toml",
+        )
+        .unwrap_err();
+        let line = first_diagnostic(&diags);
+        assert!(line.starts_with("pipelines.toml:2:"), "{line}");
+        assert!(line.ends_with("more)"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+}

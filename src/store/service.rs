@@ -1,0 +1,251 @@
+//! What the service remembers about a repository between reconciles: how far
+//! down its default branch it has reconciled, which commit's pipelines.toml
+//! is in force (the last good one), and the pull request open per pipeline.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{unix_ms, RunPhase, Store, StoreError};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reconciled (
+    branch TEXT PRIMARY KEY,
+    commit_sha TEXT NOT NULL,
+    config_commit TEXT,
+    seen_commit TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pulls (
+    pipeline TEXT PRIMARY KEY,
+    number INTEGER NOT NULL,
+    head_commit TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    auto_merge INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// The service's position on a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    /// The changes of every commit up to this one have been acted on.
+    pub commit: String,
+    /// The commit whose pipelines.toml is in force (`None`: none was valid yet).
+    pub config_commit: Option<String>,
+    /// The newest tip looked at. It is ahead of `commit` while the tip's
+    /// pipelines.toml is broken: those commits' changes wait for a valid one.
+    pub seen: Option<String>,
+}
+
+/// The pull request cairn keeps open for a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPull {
+    pub pipeline: String,
+    pub number: u64,
+    /// The proposal commit the PR head holds.
+    pub head_commit: String,
+    pub run_id: String,
+    /// The pipeline's policy is `auto` and the PR is still waiting to merge.
+    pub auto_merge: bool,
+}
+
+impl Store {
+    pub fn reconciled(&self, branch: &str) -> Result<Option<Reconciled>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT commit_sha, config_commit, seen_commit FROM reconciled WHERE branch = ?1",
+                params![branch],
+                |r| {
+                    Ok(Reconciled {
+                        commit: r.get(0)?,
+                        config_commit: r.get(1)?,
+                        seen: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn set_reconciled(&self, branch: &str, state: &Reconciled) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO reconciled (branch, commit_sha, config_commit, seen_commit, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (branch) DO UPDATE SET commit_sha = excluded.commit_sha,
+                 config_commit = excluded.config_commit, seen_commit = excluded.seen_commit,
+                 updated_at = excluded.updated_at",
+            params![
+                branch,
+                state.commit,
+                state.config_commit,
+                state.seen,
+                unix_ms(std::time::SystemTime::now())
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn open_pull(&self, pipeline: &str) -> Result<Option<OpenPull>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT pipeline, number, head_commit, run_id, auto_merge FROM pulls WHERE pipeline = ?1",
+                params![pipeline],
+                pull_row,
+            )
+            .optional()?)
+    }
+
+    pub fn open_pulls(&self) -> Result<Vec<OpenPull>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT pipeline, number, head_commit, run_id, auto_merge FROM pulls ORDER BY pipeline",
+        )?;
+        let rows = stmt.query_map([], pull_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_open_pull(&self, pull: &OpenPull) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO pulls (pipeline, number, head_commit, run_id, auto_merge, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (pipeline) DO UPDATE SET number = excluded.number,
+                 head_commit = excluded.head_commit, run_id = excluded.run_id,
+                 auto_merge = excluded.auto_merge, updated_at = excluded.updated_at",
+            params![
+                pull.pipeline,
+                pull.number as i64,
+                pull.head_commit,
+                pull.run_id,
+                pull.auto_merge,
+                unix_ms(std::time::SystemTime::now())
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forget the pull request numbered `number` (closed or merged). Returns
+    /// the pipeline it belonged to.
+    pub fn forget_pull(&self, number: u64) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        let pipeline: Option<String> = conn
+            .query_row(
+                "SELECT pipeline FROM pulls WHERE number = ?1",
+                params![number as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        conn.execute(
+            "DELETE FROM pulls WHERE number = ?1",
+            params![number as i64],
+        )?;
+        Ok(pipeline)
+    }
+
+    /// Mark runs a previous process left unfinished (it crashed or was
+    /// killed) as failed, so nothing waits on them. Returns their ids.
+    pub fn fail_interrupted(&self, reason: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let finals = [
+            RunPhase::Succeeded,
+            RunPhase::Unchanged,
+            RunPhase::Failed,
+            RunPhase::Cancelled,
+        ]
+        .map(RunPhase::as_str);
+        let mut stmt = conn.prepare(
+            "SELECT id FROM runs WHERE phase NOT IN (?1, ?2, ?3, ?4) ORDER BY created_at",
+        )?;
+        let ids: Vec<String> = stmt
+            .query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| {
+                r.get(0)
+            })?
+            .collect::<Result<_, _>>()?;
+        let now = unix_ms(std::time::SystemTime::now());
+        for id in &ids {
+            conn.execute(
+                "UPDATE runs SET phase = ?2, finished_at = ?3, error = ?4 WHERE id = ?1",
+                params![id, RunPhase::Failed.as_str(), now, reason],
+            )?;
+        }
+        Ok(ids)
+    }
+}
+
+fn pull_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OpenPull> {
+    Ok(OpenPull {
+        pipeline: r.get(0)?,
+        number: r.get::<_, i64>(1)? as u64,
+        head_commit: r.get(2)?,
+        run_id: r.get(3)?,
+        auto_merge: r.get(4)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewRun;
+
+    #[test]
+    fn reconciled_position_and_pulls_round_trip() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.reconciled("main").unwrap(), None);
+        let state = Reconciled {
+            commit: "a".repeat(40),
+            config_commit: None,
+            seen: None,
+        };
+        store.set_reconciled("main", &state).unwrap();
+        let state = Reconciled {
+            config_commit: Some("a".repeat(40)),
+            seen: Some("b".repeat(40)),
+            ..state
+        };
+        store.set_reconciled("main", &state).unwrap();
+        assert_eq!(store.reconciled("main").unwrap(), Some(state));
+
+        let pull = OpenPull {
+            pipeline: "p".into(),
+            number: 7,
+            head_commit: "b".repeat(40),
+            run_id: "p-1".into(),
+            auto_merge: true,
+        };
+        store.set_open_pull(&pull).unwrap();
+        store
+            .set_open_pull(&OpenPull {
+                auto_merge: false,
+                ..pull.clone()
+            })
+            .unwrap();
+        assert!(!store.open_pull("p").unwrap().unwrap().auto_merge);
+        assert_eq!(store.open_pulls().unwrap().len(), 1);
+        assert_eq!(store.forget_pull(7).unwrap(), Some("p".into()));
+        assert_eq!(store.forget_pull(7).unwrap(), None);
+        assert!(store.open_pulls().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unfinished_runs_are_failed_on_restart() {
+        let store = Store::open_in_memory().unwrap();
+        for id in ["a", "b"] {
+            store
+                .create_run(&NewRun {
+                    id: id.into(),
+                    pipeline: "p".into(),
+                    reason: "push".into(),
+                    source_commit: "c".into(),
+                })
+                .unwrap();
+        }
+        store
+            .finish_run("a", RunPhase::Succeeded, &Default::default())
+            .unwrap();
+        store.set_phase("b", RunPhase::Publishing).unwrap();
+        assert_eq!(store.fail_interrupted("restart").unwrap(), vec!["b"]);
+        let b = store.run("b").unwrap().unwrap();
+        assert_eq!(b.phase, RunPhase::Failed);
+        assert_eq!(b.error.as_deref(), Some("restart"));
+        assert!(store.fail_interrupted("restart").unwrap().is_empty());
+    }
+}

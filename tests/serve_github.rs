@@ -1,0 +1,811 @@
+//! `cairn serve` end to end, as a platform team deploys it: the real binary,
+//! configured by its documented environment variables, talking to a fake
+//! GitHub over HTTP (REST, with octocrab) and to a real bare git repository
+//! (the fake's `clone_url`), with a local DVC remote. Webhooks are signed
+//! payloads with GitHub's field names, sent over loopback.
+
+#[path = "support/fake_github.rs"]
+mod fake_github;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn::triggers::WebhookSecret;
+use fake_github::{git, FakeGitHub};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "ghp_serveTestToken0123456789abcdefABCD";
+const SECRET: &str = "webhook-secret-for-tests";
+const OWNER: &str = "octo";
+const NAME: &str = "data";
+const REPO: &str = "octo/data";
+const PIPELINE: &str = "table";
+
+fn config(merge: &str) -> String {
+    format!(
+        r#"[pipelines.{PIPELINE}]
+dataset = "data/table.csv"
+merge = "{merge}"
+on_push = {{ paths = ["etl/**"] }}
+
+[pipelines.{PIPELINE}.tasks.build]
+command = ["sh", "-c", "mkdir -p data && cat etl/rows.csv > data/table.csv"]
+"#
+    )
+}
+
+/// A hosted repository (bare, behind the fake), its DVC remote, and the
+/// service's data directory.
+struct World {
+    _tmp: tempfile::TempDir,
+    origin: PathBuf,
+    remote: PathBuf,
+    data: PathBuf,
+}
+
+impl World {
+    fn new(merge: &str) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let origin = git::init_bare(&tmp.path().join("origin.git"), "main");
+        let remote = tmp.path().join("remote");
+        std::fs::create_dir_all(&remote).unwrap();
+        let dvc = cairn::dvc::DvcConfig::init_text("local", remote.to_str().unwrap());
+        git::commit(
+            &origin,
+            "main",
+            None,
+            &[
+                ("pipelines.toml", &config(merge)),
+                (".dvc/config", &dvc),
+                ("etl/rows.csv", "id,name\n1,ada\n"),
+                ("README.md", "data\n"),
+            ],
+            "Add the table pipeline",
+        );
+        World {
+            data: tmp.path().join("service"),
+            _tmp: tmp,
+            origin,
+            remote,
+        }
+    }
+
+    fn main(&self) -> String {
+        git::branch_sha(&self.origin, "main").unwrap()
+    }
+
+    /// A commit on main by a person; returns (before, after).
+    fn push(&self, files: &[(&str, &str)], message: &str) -> (String, String) {
+        let before = self.main();
+        let after = git::commit(&self.origin, "main", None, files, message);
+        (before, after)
+    }
+}
+
+/// The `cairn serve` process; killed when dropped (and if the test dies).
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    secret: WebhookSecret,
+    next_delivery: u32,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(world: &World, fake: &FakeGitHub, extra_env: &[(&str, &str)]) -> Served {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", world.data.parent().unwrap())
+        .env("CAIRN_WEBHOOK_SECRET", SECRET)
+        .env("CAIRN_GITHUB_TOKEN", TOKEN)
+        .env("CAIRN_GITHUB_API_URL", &fake.url)
+        .env("CAIRN_GITHUB_REPOSITORIES", REPO)
+        .env("CAIRN_DATA_DIR", &world.data)
+        .env("CAIRN_PUBLIC_URL", "https://cairn.example.com")
+        .env("CAIRN_RESYNC_INTERVAL", "1h")
+        .env("CAIRN_GITHUB_MERGE_WAIT", "5s")
+        .env("CAIRN_LOG", "info,cairn=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // An empty value removes the variable.
+    for (k, v) in extra_env {
+        if v.is_empty() {
+            command.env_remove(k);
+        } else {
+            command.env(k, v);
+        }
+    }
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("cairn serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[serve] {line}");
+            if !sent {
+                if let Some(addr) = line.strip_prefix("cairn: listening on http://") {
+                    let _ = tx.send(addr.trim().to_string());
+                    sent = true;
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cairn serve prints its address")
+        .parse()
+        .unwrap();
+    Served {
+        child,
+        addr,
+        secret: WebhookSecret::new(SECRET).unwrap(),
+        next_delivery: 0,
+    }
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Reply { status, body }
+}
+
+impl Served {
+    fn deliver(&mut self, event: &str, payload: &Value) -> Reply {
+        self.next_delivery += 1;
+        let body = serde_json::to_vec(payload).unwrap();
+        let headers = [
+            ("Content-Type", "application/json".to_string()),
+            ("X-GitHub-Event", event.to_string()),
+            (
+                "X-GitHub-Delivery",
+                format!("00000000-0000-4000-8000-{:012}", self.next_delivery),
+            ),
+            ("X-Hub-Signature-256", self.secret.sign(&body)),
+            ("User-Agent", "GitHub-Hookshot/test".to_string()),
+        ];
+        http(self.addr, "POST", "/webhook", &headers, &body)
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        http(self.addr, "GET", path, &[], b"")
+    }
+
+    fn wait_ready(&self) {
+        wait("the service to be ready", Duration::from_secs(60), || {
+            (self.get("/readyz").status == 200).then_some(())
+        });
+    }
+}
+
+fn repository(fake: &FakeGitHub, origin: &Path) -> Value {
+    json!({
+        "id": 4242,
+        "node_id": "R_kgDOtest",
+        "name": NAME,
+        "full_name": REPO,
+        "private": false,
+        "owner": {"login": OWNER, "id": 1, "type": "Organization", "name": OWNER},
+        "html_url": format!("https://github.com/{REPO}"),
+        "url": format!("{}/repos/{REPO}", fake.url),
+        "clone_url": git::file_url(origin),
+        "default_branch": "main",
+        "master_branch": "main",
+    })
+}
+
+fn commit_json(id: &str, message: &str, paths: &[&str]) -> Value {
+    json!({
+        "id": id,
+        "tree_id": "0000000000000000000000000000000000000000",
+        "distinct": true,
+        "message": message,
+        "timestamp": "2026-11-27T10:00:00Z",
+        "url": format!("https://github.com/{REPO}/commit/{id}"),
+        "author": {"name": "Ada", "email": "ada@example.com", "username": "ada"},
+        "committer": {"name": "Ada", "email": "ada@example.com", "username": "ada"},
+        "added": [],
+        "removed": [],
+        "modified": paths,
+    })
+}
+
+/// A `push` payload as GitHub sends it for a push to main.
+fn push_payload(
+    fake: &FakeGitHub,
+    world: &World,
+    before: &str,
+    after: &str,
+    commits: &[Value],
+) -> Value {
+    json!({
+        "ref": "refs/heads/main",
+        "before": before,
+        "after": after,
+        "created": false,
+        "deleted": false,
+        "forced": false,
+        "base_ref": null,
+        "compare": format!("https://github.com/{REPO}/compare/{before}...{after}"),
+        "commits": commits,
+        "head_commit": commits.last().cloned().unwrap_or(Value::Null),
+        "repository": repository(fake, &world.origin),
+        "pusher": {"name": "ada", "email": "ada@example.com"},
+        "sender": {"login": "ada", "id": 7, "type": "User"},
+    })
+}
+
+fn wait<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn open_pulls(fake: &FakeGitHub) -> Vec<fake_github::FakePull> {
+    fake.pulls(REPO)
+        .into_iter()
+        .filter(|p| p.state == "open")
+        .collect()
+}
+
+fn status(fake: &FakeGitHub, sha: &str, context: &str) -> Option<fake_github::FakeStatus> {
+    fake.statuses(REPO, sha)
+        .into_iter()
+        .rev()
+        .find(|s| s.context == context)
+}
+
+fn final_status(fake: &FakeGitHub, sha: &str, context: &str) -> fake_github::FakeStatus {
+    wait(
+        &format!("a final {context} status"),
+        Duration::from_secs(60),
+        || status(fake, sha, context).filter(|s| s.state != "pending"),
+    )
+}
+
+/// The md5 a `.dvc` pointer at `rev` names.
+fn pointer_md5(world: &World, rev: &str) -> Option<String> {
+    let text = git::read_file(&world.origin, rev, "data/table.csv.dvc")?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("- md5: "))
+        .map(str::to_string)
+}
+
+/// Everything one test needs; the fake GitHub runs on `_runtime`.
+struct Setup {
+    served: Served,
+    world: World,
+    fake: FakeGitHub,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn setup(merge: &str, extra_env: &[(&str, &str)]) -> Setup {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeGitHub::start());
+    let world = World::new(merge);
+    fake.add_repo(OWNER, NAME, "main", &world.origin);
+    fake.accept_token(TOKEN);
+    let served = serve(&world, &fake, extra_env);
+    served.wait_ready();
+    Setup {
+        served,
+        world,
+        fake,
+        _runtime: runtime,
+    }
+}
+
+#[test]
+fn push_opens_a_pull_request_and_the_next_push_updates_it_in_place() {
+    let Setup {
+        fake,
+        world,
+        mut served,
+        _runtime,
+    } = setup("review", &[]);
+    let baseline = world.main();
+    assert_eq!(
+        status(&fake, &baseline, "cairn/config").map(|s| s.state),
+        Some("success".to_string()),
+        "the first reconcile checks the config"
+    );
+    assert!(open_pulls(&fake).is_empty(), "the baseline runs nothing");
+
+    let (before, after) = world.push(
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
+        "Add grace",
+    );
+    let reply = served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &after,
+            &[commit_json(&after, "Add grace", &["etl/rows.csv"])],
+        ),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+
+    let done = final_status(&fake, &after, "cairn/table");
+    assert_eq!(done.state, "success", "{:?}", done.description);
+    assert!(done
+        .target_url
+        .as_deref()
+        .unwrap()
+        .starts_with("https://cairn.example.com/api/v1/runs/table-"));
+    let pulls = open_pulls(&fake);
+    assert_eq!(pulls.len(), 1);
+    let pull = &pulls[0];
+    assert_eq!(
+        (pull.head.as_str(), pull.base.as_str()),
+        ("cairn/table", "main")
+    );
+    let head = git::branch_sha(&world.origin, "cairn/table").unwrap();
+    assert_eq!(git::parents(&world.origin, &head), vec![after.clone()]);
+    assert!(git::message(&world.origin, &head).contains("Cairn-Run: table-"));
+    let first_md5 = pointer_md5(&world, &head).unwrap();
+    let body = pull.body.clone().unwrap();
+    assert!(body.contains("<!-- cairn:pipeline=table -->"), "{body}");
+    assert!(
+        body.contains(&first_md5),
+        "the body names the new version: {body}"
+    );
+    assert!(
+        body.contains("grace"),
+        "the body shows the added row: {body}"
+    );
+    // The object the pointer names is on the remote.
+    assert!(world
+        .remote
+        .join("files/md5")
+        .join(&first_md5[..2])
+        .join(&first_md5[2..])
+        .exists());
+    // The run is visible through the API the status links to.
+    let run_id = done
+        .target_url
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let run = served.get(&format!("/api/v1/runs/{run_id}"));
+    assert_eq!(run.status, 200);
+    let run: Value = serde_json::from_str(&run.body).unwrap();
+    assert_eq!(run["run"]["phase"], "succeeded");
+    assert_eq!(run["run"]["new_md5"], first_md5);
+
+    // A second push: the same pull request, updated in place.
+    let (before, after2) = world.push(
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n3,alan\n")],
+        "Add alan",
+    );
+    served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &after2,
+            &[commit_json(&after2, "Add alan", &["etl/rows.csv"])],
+        ),
+    );
+    assert_eq!(final_status(&fake, &after2, "cairn/table").state, "success");
+    let pulls = open_pulls(&fake);
+    assert_eq!(pulls.len(), 1, "never a second pull request");
+    assert_eq!(pulls[0].number, pull.number);
+    let head2 = git::branch_sha(&world.origin, "cairn/table").unwrap();
+    assert_eq!(
+        git::parents(&world.origin, &head2),
+        vec![after2.clone()],
+        "rebuilt on the new base: one commit"
+    );
+    let second_md5 = pointer_md5(&world, &head2).unwrap();
+    assert_ne!(first_md5, second_md5);
+    let body = pulls[0].body.clone().unwrap();
+    assert!(
+        body.contains(&second_md5) && body.contains("alan"),
+        "{body}"
+    );
+    assert_eq!(world.main(), after2, "review never touches main");
+
+    // A push that touches no path of the pipeline runs nothing.
+    let (before, after3) = world.push(&[("README.md", "more\n")], "Docs");
+    served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &after3,
+            &[commit_json(&after3, "Docs", &["README.md"])],
+        ),
+    );
+    wait(
+        "the config status of the docs commit",
+        Duration::from_secs(30),
+        || status(&fake, &after3, "cairn/config"),
+    );
+    assert!(status(&fake, &after3, "cairn/table").is_none());
+
+    // The pull request is merged by a person: cairn forgets it and deletes the branch.
+    let merged_pull = pulls[0].number;
+    {
+        let mut w = fake.world();
+        let repo = w.repo_mut(REPO).unwrap();
+        let p = repo.pulls.get_mut(&merged_pull).unwrap();
+        p.state = "closed".into();
+        p.merged = true;
+    }
+    let reply = served.deliver(
+        "pull_request",
+        &json!({
+            "action": "closed",
+            "number": merged_pull,
+            "pull_request": {
+                "number": merged_pull,
+                "state": "closed",
+                "merged": true,
+                "head": {"ref": "cairn/table", "sha": head2, "repo": {"full_name": REPO}},
+                "base": {"ref": "main", "sha": after2, "repo": {"full_name": REPO}},
+            },
+            "repository": repository(&fake, &world.origin),
+            "sender": {"login": "ada", "id": 7, "type": "User"},
+        }),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    wait(
+        "the merged branch to be deleted",
+        Duration::from_secs(30),
+        || {
+            git::branch_sha(&world.origin, "cairn/table")
+                .is_none()
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn auto_merges_and_direct_pushes_and_cairns_own_pushes_start_nothing() {
+    let Setup {
+        fake,
+        world,
+        mut served,
+        _runtime,
+    } = setup("auto", &[]);
+    let (before, after) = world.push(
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
+        "Add grace",
+    );
+    served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &after,
+            &[commit_json(&after, "Add grace", &["etl/rows.csv"])],
+        ),
+    );
+    let done = final_status(&fake, &after, "cairn/table");
+    assert_eq!(done.state, "success", "{:?}", done.description);
+    assert!(
+        done.description
+            .as_deref()
+            .unwrap()
+            .contains("merged into main"),
+        "{done:?}"
+    );
+    let merged = world.main();
+    assert_ne!(merged, after);
+    assert!(git::is_ancestor(&world.origin, &after, &merged));
+    let message = git::message(&world.origin, &merged);
+    assert!(
+        message.contains("Cairn-Run: table-"),
+        "the merge keeps the trailer: {message}"
+    );
+    assert!(pointer_md5(&world, "main").is_some());
+    let pulls = fake.pulls(REPO);
+    assert_eq!(pulls.len(), 1);
+    assert!(pulls[0].merged);
+    assert!(
+        git::branch_sha(&world.origin, "cairn/table").is_none(),
+        "merged branch deleted"
+    );
+
+    // GitHub then sends the push of the merge: cairn's own, so nothing runs.
+    let reply = served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &after,
+            &merged,
+            &[commit_json(&merged, &message, &["data/table.csv.dvc"])],
+        ),
+    );
+    assert_eq!(reply.status, 202);
+
+    // Switch to direct: the pointer lands on main itself.
+    let (before, after2) = world.push(
+        &[
+            ("pipelines.toml", &config("direct")),
+            ("etl/rows.csv", "id,name\n1,ada\n2,grace\n3,alan\n"),
+        ],
+        "Go direct",
+    );
+    served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &after2,
+            &[commit_json(
+                &after2,
+                "Go direct",
+                &["pipelines.toml", "etl/rows.csv"],
+            )],
+        ),
+    );
+    let done = final_status(&fake, &after2, "cairn/table");
+    assert_eq!(done.state, "success", "{:?}", done.description);
+    let tip = world.main();
+    assert_eq!(git::parents(&world.origin, &tip), vec![after2.clone()]);
+    assert!(git::message(&world.origin, &tip).contains("Cairn-Run:"));
+    assert_eq!(fake.pulls(REPO).len(), 1, "direct opens no pull request");
+    // Exactly one run per change: the merge commit started none.
+    assert!(status(&fake, &merged, "cairn/table").is_none());
+}
+
+#[test]
+fn a_broken_config_fails_its_status_and_the_last_good_one_stays() {
+    let Setup {
+        fake,
+        world,
+        mut served,
+        _runtime,
+    } = setup("review", &[]);
+    let broken = config("review").replace(
+        "[pipelines.table.tasks.build]",
+        "[pipelines.table.tasks.build]\nneeds = [\"pul\"]",
+    );
+    let (before, bad) = world.push(
+        &[("pipelines.toml", &broken), ("etl/rows.csv", "id\n9\n")],
+        "Break it",
+    );
+    served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &bad,
+            &[commit_json(&bad, "Break it", &["pipelines.toml"])],
+        ),
+    );
+    let config_status = wait("the config status", Duration::from_secs(30), || {
+        status(&fake, &bad, "cairn/config")
+    });
+    assert_eq!(config_status.state, "failure");
+    let description = config_status.description.unwrap();
+    assert_eq!(
+        description,
+        "pipelines.toml:7:10: task \"build\" needs unknown task \"pul\""
+    );
+    assert!(
+        status(&fake, &bad, "cairn/table").is_none(),
+        "nothing runs on a broken config"
+    );
+    assert_eq!(
+        served.get("/readyz").status,
+        200,
+        "the last good config stays in force"
+    );
+
+    // Fixed: the pipeline's own change since the last good config runs it.
+    let (before, fixed) = world.push(&[("pipelines.toml", &config("review"))], "Fix it");
+    served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &fixed,
+            &[commit_json(&fixed, "Fix it", &["pipelines.toml"])],
+        ),
+    );
+    assert_eq!(final_status(&fake, &fixed, "cairn/config").state, "success");
+    assert_eq!(final_status(&fake, &fixed, "cairn/table").state, "success");
+    assert_eq!(open_pulls(&fake).len(), 1);
+}
+
+#[test]
+fn a_lost_delivery_is_recovered_by_the_resync() {
+    let Setup {
+        fake,
+        world,
+        served: _served,
+        _runtime,
+    } = setup("review", &[("CAIRN_RESYNC_INTERVAL", "1s")]);
+    // No webhook at all for this push.
+    let (_, after) = world.push(
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
+        "Add grace",
+    );
+    assert_eq!(final_status(&fake, &after, "cairn/table").state, "success");
+    assert_eq!(open_pulls(&fake).len(), 1);
+}
+
+#[test]
+fn bad_deliveries_start_nothing() {
+    let Setup {
+        fake,
+        world,
+        mut served,
+        _runtime,
+    } = setup("review", &[]);
+    let (before, after) = world.push(&[("etl/rows.csv", "id\n1\n")], "Rows");
+    let payload = push_payload(
+        &fake,
+        &world,
+        &before,
+        &after,
+        &[commit_json(&after, "Rows", &["etl/rows.csv"])],
+    );
+    let body = serde_json::to_vec(&payload).unwrap();
+    let base = |sig: Option<String>| {
+        let mut h = vec![
+            ("Content-Type", "application/json".to_string()),
+            ("X-GitHub-Event", "push".to_string()),
+            (
+                "X-GitHub-Delivery",
+                "11111111-1111-4111-8111-111111111111".to_string(),
+            ),
+        ];
+        if let Some(sig) = sig {
+            h.push(("X-Hub-Signature-256", sig));
+        }
+        h
+    };
+    let wrong = WebhookSecret::new("not-the-secret").unwrap().sign(&body);
+    for (headers, expect) in [(base(None), 401), (base(Some(wrong)), 401)] {
+        let reply = http(served.addr, "POST", "/webhook", &headers, &body);
+        assert_eq!(reply.status, expect, "{}", reply.body);
+        assert!(!reply.body.is_empty());
+    }
+    // The same delivery id, now correctly signed, is processed.
+    let mut headers = base(Some(served.secret.sign(&body)));
+    let reply = http(served.addr, "POST", "/webhook", &headers, &body);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(final_status(&fake, &after, "cairn/table").state, "success");
+    // A replay is answered but not run twice.
+    headers.retain(|(k, _)| *k != "Content-Length");
+    let reply = http(served.addr, "POST", "/webhook", &headers, &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    served.next_delivery += 1;
+    let runs = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/pulls"))
+        .count();
+    assert_eq!(runs, 1, "one pull request created");
+}
+
+#[test]
+fn as_a_github_app_it_serves_every_installed_repository() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeGitHub::start());
+    let world = World::new("review");
+    fake.add_repo(OWNER, NAME, "main", &world.origin);
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github");
+    fake.enable_app(
+        31337,
+        "cairn-test",
+        &std::fs::read(keys.join("app-public-key.pem")).unwrap(),
+    );
+    fake.add_installation(77, OWNER, &[REPO]);
+    let key_file = keys.join("app-private-key.pem");
+    let mut served = serve(
+        &world,
+        &fake,
+        &[
+            ("CAIRN_GITHUB_TOKEN", ""),
+            ("CAIRN_GITHUB_REPOSITORIES", ""),
+            ("CAIRN_GITHUB_APP_ID", "31337"),
+            ("CAIRN_GITHUB_APP_KEY_FILE", key_file.to_str().unwrap()),
+        ],
+    );
+    served.wait_ready();
+    let (before, after) = world.push(
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
+        "Add grace",
+    );
+    served.deliver(
+        "push",
+        &push_payload(
+            &fake,
+            &world,
+            &before,
+            &after,
+            &[commit_json(&after, "Add grace", &["etl/rows.csv"])],
+        ),
+    );
+    assert_eq!(final_status(&fake, &after, "cairn/table").state, "success");
+    assert_eq!(open_pulls(&fake).len(), 1);
+    // Everything on the repository was done with installation tokens, never the JWT.
+    let requests = fake.requests();
+    assert!(requests
+        .iter()
+        .any(|r| r.path == "/app/installations/77/access_tokens"));
+    assert!(requests
+        .iter()
+        .filter(|r| r.path.starts_with("/repos/"))
+        .all(
+            |r| r.bearer.as_deref().is_some_and(|b| b.starts_with("ghs_"))
+                || r.path.ends_with("/installation")
+        ));
+}
