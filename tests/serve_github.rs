@@ -284,6 +284,31 @@ fn push_payload(
     })
 }
 
+/// A person's push to main, and GitHub's webhook for it (answered 202).
+/// Returns the new commit.
+fn push_and_notify(
+    fake: &FakeGitHub,
+    world: &World,
+    served: &mut Served,
+    files: &[(&str, &str)],
+    message: &str,
+) -> String {
+    let (before, after) = world.push(files, message);
+    let paths: Vec<&str> = files.iter().map(|(path, _)| *path).collect();
+    let reply = served.deliver(
+        "push",
+        &push_payload(
+            fake,
+            world,
+            &before,
+            &after,
+            &[commit_json(&after, message, &paths)],
+        ),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    after
+}
+
 fn wait<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
@@ -369,21 +394,13 @@ fn push_opens_a_pull_request_and_the_next_push_updates_it_in_place() {
     );
     assert!(open_pulls(&fake).is_empty(), "the baseline runs nothing");
 
-    let (before, after) = world.push(
+    let after = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
         &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
         "Add grace",
     );
-    let reply = served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &after,
-            &[commit_json(&after, "Add grace", &["etl/rows.csv"])],
-        ),
-    );
-    assert_eq!(reply.status, 202, "{}", reply.body);
 
     let done = final_status(&fake, &after, "cairn/table");
     assert_eq!(done.state, "success", "{:?}", done.description);
@@ -435,19 +452,12 @@ fn push_opens_a_pull_request_and_the_next_push_updates_it_in_place() {
     assert_eq!(run["run"]["new_md5"], first_md5);
 
     // A second push: the same pull request, updated in place.
-    let (before, after2) = world.push(
+    let after2 = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
         &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n3,alan\n")],
         "Add alan",
-    );
-    served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &after2,
-            &[commit_json(&after2, "Add alan", &["etl/rows.csv"])],
-        ),
     );
     assert_eq!(final_status(&fake, &after2, "cairn/table").state, "success");
     let pulls = open_pulls(&fake);
@@ -469,16 +479,12 @@ fn push_opens_a_pull_request_and_the_next_push_updates_it_in_place() {
     assert_eq!(world.main(), after2, "review never touches main");
 
     // A push that touches no path of the pipeline runs nothing.
-    let (before, after3) = world.push(&[("README.md", "more\n")], "Docs");
-    served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &after3,
-            &[commit_json(&after3, "Docs", &["README.md"])],
-        ),
+    let after3 = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
+        &[("README.md", "more\n")],
+        "Docs",
     );
     wait(
         "the config status of the docs commit",
@@ -532,19 +538,12 @@ fn auto_merges_and_direct_pushes_and_cairns_own_pushes_start_nothing() {
         mut served,
         _runtime,
     } = setup("auto", &[]);
-    let (before, after) = world.push(
+    let after = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
         &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
         "Add grace",
-    );
-    served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &after,
-            &[commit_json(&after, "Add grace", &["etl/rows.csv"])],
-        ),
     );
     let done = final_status(&fake, &after, "cairn/table");
     assert_eq!(done.state, "success", "{:?}", done.description);
@@ -586,26 +585,15 @@ fn auto_merges_and_direct_pushes_and_cairns_own_pushes_start_nothing() {
     assert_eq!(reply.status, 202);
 
     // Switch to direct: the pointer lands on main itself.
-    let (before, after2) = world.push(
+    let after2 = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
         &[
             ("pipelines.toml", &config("direct")),
             ("etl/rows.csv", "id,name\n1,ada\n2,grace\n3,alan\n"),
         ],
         "Go direct",
-    );
-    served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &after2,
-            &[commit_json(
-                &after2,
-                "Go direct",
-                &["pipelines.toml", "etl/rows.csv"],
-            )],
-        ),
     );
     let done = final_status(&fake, &after2, "cairn/table");
     assert_eq!(done.state, "success", "{:?}", done.description);
@@ -629,19 +617,12 @@ fn a_broken_config_fails_its_status_and_the_last_good_one_stays() {
         "[pipelines.table.tasks.build]",
         "[pipelines.table.tasks.build]\nneeds = [\"pul\"]",
     );
-    let (before, bad) = world.push(
+    let bad = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
         &[("pipelines.toml", &broken), ("etl/rows.csv", "id\n9\n")],
         "Break it",
-    );
-    served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &bad,
-            &[commit_json(&bad, "Break it", &["pipelines.toml"])],
-        ),
     );
     let config_status = wait("the config status", Duration::from_secs(30), || {
         status(&fake, &bad, "cairn/config")
@@ -663,16 +644,12 @@ fn a_broken_config_fails_its_status_and_the_last_good_one_stays() {
     );
 
     // Fixed: the pipeline's own change since the last good config runs it.
-    let (before, fixed) = world.push(&[("pipelines.toml", &config("review"))], "Fix it");
-    served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &fixed,
-            &[commit_json(&fixed, "Fix it", &["pipelines.toml"])],
-        ),
+    let fixed = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
+        &[("pipelines.toml", &config("review"))],
+        "Fix it",
     );
     assert_eq!(final_status(&fake, &fixed, "cairn/config").state, "success");
     assert_eq!(final_status(&fake, &fixed, "cairn/table").state, "success");
@@ -780,19 +757,12 @@ fn as_a_github_app_it_serves_every_installed_repository() {
         ],
     );
     served.wait_ready();
-    let (before, after) = world.push(
+    let after = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
         &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
         "Add grace",
-    );
-    served.deliver(
-        "push",
-        &push_payload(
-            &fake,
-            &world,
-            &before,
-            &after,
-            &[commit_json(&after, "Add grace", &["etl/rows.csv"])],
-        ),
     );
     assert_eq!(final_status(&fake, &after, "cairn/table").state, "success");
     assert_eq!(open_pulls(&fake).len(), 1);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::host::{Host, HostError, Status, StatusState, Tip};
+use super::host::{Host, HostError, Status, Tip};
 use crate::config::Config;
 use crate::forge::{Forge, ForgeError, GitHubForge, GitHubRepo, GitRepo, Merge};
 use crate::github::RepoClient;
@@ -100,17 +100,11 @@ impl Host for GitHubHost {
     }
 
     async fn set_status(&self, commit: &str, status: &Status) -> Result<(), HostError> {
-        let state = match status.state {
-            StatusState::Pending => crate::github::StatusState::Pending,
-            StatusState::Success => crate::github::StatusState::Success,
-            StatusState::Failure => crate::github::StatusState::Failure,
-            StatusState::Error => crate::github::StatusState::Error,
-        };
         self.repo
             .client
             .set_status(
                 commit,
-                state,
+                status.state,
                 &status.context,
                 &status.description,
                 status.target_url.as_deref(),

@@ -27,24 +27,8 @@ pub struct Status {
     pub target_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusState {
-    Pending,
-    Success,
-    Failure,
-    Error,
-}
-
-impl StatusState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatusState::Pending => "pending",
-            StatusState::Success => "success",
-            StatusState::Failure => "failure",
-            StatusState::Error => "error",
-        }
-    }
-}
+/// The states of a commit status are GitHub's, whatever the host.
+pub use crate::github::StatusState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {

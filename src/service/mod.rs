@@ -480,14 +480,7 @@ impl Service {
             tracing::info!(%repo, commit = %tip.commit, "first reconcile: baseline recorded, nothing run");
             return worker
                 .store
-                .set_reconciled(
-                    &tip.branch,
-                    &Reconciled {
-                        commit: tip.commit.clone(),
-                        config_commit: Some(tip.commit.clone()),
-                        seen: Some(tip.commit.clone()),
-                    },
-                )
+                .set_reconciled(&tip.branch, &Reconciled::all_of(&tip.commit))
                 .map_err(store_err);
         };
 
@@ -518,14 +511,7 @@ impl Service {
         }
         worker
             .store
-            .set_reconciled(
-                &tip.branch,
-                &Reconciled {
-                    commit: tip.commit.clone(),
-                    config_commit: Some(tip.commit.clone()),
-                    seen: Some(tip.commit.clone()),
-                },
-            )
+            .set_reconciled(&tip.branch, &Reconciled::all_of(&tip.commit))
             .map_err(store_err)
     }
 

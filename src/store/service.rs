@@ -48,6 +48,17 @@ pub struct OpenPull {
     pub auto_merge: bool,
 }
 
+impl Reconciled {
+    /// Everything up to `commit` acted on, with its pipelines.toml in force.
+    pub fn all_of(commit: &str) -> Reconciled {
+        Reconciled {
+            commit: commit.to_string(),
+            config_commit: Some(commit.to_string()),
+            seen: Some(commit.to_string()),
+        }
+    }
+}
+
 impl Store {
     pub fn reconciled(&self, branch: &str) -> Result<Option<Reconciled>, StoreError> {
         Ok(self
