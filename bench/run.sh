@@ -15,7 +15,12 @@ command -v rclone >/dev/null || { apt-get update -qq && apt-get install -y -qq r
 
 cargo build --release --quiet --bin cairn --example s3s_fs_server
 target="${CARGO_TARGET_DIR:-target}/release"
-export CAIRN_BIN="$target/cairn" CAIRN_S3S_BIN="$target/examples/s3s_fs_server"
+# Measure copies: a target folder shared with other builds (CARGO_TARGET_DIR)
+# may get another tree's cairn written into it while this runs.
+bins="$(mktemp -d "${TMPDIR:-/tmp}/cairn-bench-bin.XXXXXX")"
+trap 'rm -rf "$bins"' EXIT
+cp "$target/cairn" "$target/examples/s3s_fs_server" "$bins/"
+export CAIRN_BIN="$bins/cairn" CAIRN_S3S_BIN="$bins/s3s_fs_server"
 export CAIRN_GARAGE_BIN="$CAIRN_TEST_GARAGE" CAIRN_DVC_BIN="$CAIRN_TEST_DVC"
 
 echo "== pipelines.toml validation"

@@ -14,7 +14,9 @@ Garage (a production object store). For each pair it measures:
   dvc pull / cairn fetch  into an empty workspace
 
 and prints one table of figures and one of targets with ratios. Peak RSS is
-the largest resident set of the measured process tree (getrusage).
+the largest resident set of the measured process tree (getrusage); load is the
+1-minute load average each measurement started at (--max-load waits for a
+quiet machine first).
 
 Run it through bench/run.sh, which builds what it needs.
 """
@@ -60,11 +62,28 @@ PROBE = (
 )
 
 
+# --max-load: wait before each measurement until the 1-minute load average is
+# below this (None: do not wait), for at most QUIET_WAIT seconds.
+MAX_LOAD = None
+QUIET_WAIT = 900
+
+
+def quiet():
+    """Waits until the machine is quiet (see MAX_LOAD); returns the 1-minute
+    load average the measurement starts at."""
+    deadline = time.time() + QUIET_WAIT
+    while MAX_LOAD is not None and os.getloadavg()[0] >= MAX_LOAD and time.time() < deadline:
+        time.sleep(5)
+    return os.getloadavg()[0]
+
+
 def measure(cmd, cwd=None, env=None):
-    """Wall seconds and peak RSS (MiB) of one command, which must succeed.
+    """Wall seconds, peak RSS (MiB) and starting load of one command, which
+    must succeed.
 
     A fresh probe process runs the command, so the children's maximum RSS it
     reports belongs to this command's process tree alone."""
+    load = quiet()
     with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
         t0 = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", PROBE, log.name, *map(str, cmd)],
@@ -72,7 +91,7 @@ def measure(cmd, cwd=None, env=None):
         wall = time.perf_counter() - t0
         if out.returncode != 0:
             sys.exit(f"failed: {' '.join(map(str, cmd))}\n{log.read()}")
-    return wall, int(out.stdout.strip()) / 1024
+    return wall, int(out.stdout.strip()) / 1024, load
 
 
 def run(cmd, cwd=None, env=None):
@@ -83,9 +102,9 @@ def run(cmd, cwd=None, env=None):
 
 
 class Server:
-    def __init__(self, name, endpoint, region, bucket, key, secret, procs):
+    def __init__(self, name, endpoint, region, bucket, key, secret, procs, root):
         self.name, self.endpoint, self.region, self.bucket = name, endpoint, region, bucket
-        self.key, self.secret, self.procs = key, secret, procs
+        self.key, self.secret, self.procs, self.root = key, secret, procs, root
         self.pulls_with_dvc = name != "s3s-fs"
 
     def env(self):
@@ -104,6 +123,8 @@ class Server:
         for p in self.procs:
             p.kill()
             p.wait()
+        # several GiB: gone before the next server fills the disk again
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def start_s3s(tools, work):
@@ -113,7 +134,7 @@ def start_s3s(tools, work):
     port = free_port()
     proc = subprocess.Popen([tools["s3s"], root, str(port), ACCESS, SECRET], stderr=subprocess.DEVNULL)
     wait_port(port, proc, "s3s-fs")
-    return Server("s3s-fs", f"http://127.0.0.1:{port}", "us-east-1", "bench", ACCESS, SECRET, [proc])
+    return Server("s3s-fs", f"http://127.0.0.1:{port}", "us-east-1", "bench", ACCESS, SECRET, [proc], root)
 
 
 def start_garage(tools, work):
@@ -139,7 +160,7 @@ def start_garage(tools, work):
     run(g + ["bucket", "create", "bench"])
     run(g + ["bucket", "allow", "--read", "--write", "--owner", "bench", "--key", "bench"])
     return Server("garage", f"http://127.0.0.1:{s3}", "garage", "bench",
-                  field("Key ID"), field("Secret key"), [proc])
+                  field("Key ID"), field("Secret key"), [proc], root)
 
 
 def make_data(work, size_mib, files):
@@ -182,6 +203,10 @@ def bench_one(server, label, src, tools, work):
     files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
     md5 = work / f"md5-{tag}.list"
     md5.write_text("\0".join(map(str, files)))
+    # Every step reads the data from the page cache (the machine has the
+    # memory for it): read it once first, so the first one measured does not
+    # pay for the disk alone.
+    subprocess.run(["sh", "-c", f"xargs -0 cat < '{md5}' > /dev/null"], check=True)
     r["md5sum"] = measure(["sh", "-c", f"xargs -0 md5sum < '{md5}' > /dev/null"])
 
     d = work / f"dvc-{server.name}-{tag}"
@@ -190,7 +215,7 @@ def bench_one(server, label, src, tools, work):
     add = measure([tools["dvc"], "add", "-q", name], cwd=d, env=env)
     push = measure([tools["dvc"], "push", "-q"], cwd=d, env=env)
     r["dvc add"], r["dvc push"] = add, push
-    r["dvc add + push"] = (add[0] + push[0], max(add[1], push[1]))
+    r["dvc add + push"] = (add[0] + push[0], max(add[1], push[1]), max(add[2], push[2]))
 
     c = work / f"cairn-{server.name}-{tag}"
     dvc_repo(c, server, f"cairn-{tag}", tools)
@@ -227,12 +252,18 @@ def bench_one(server, label, src, tools, work):
     return r
 
 
+def load():
+    """The 1, 5 and 15 minute load averages: figures taken on a busy machine
+    are not comparable."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def report(results):
     print()
-    print(f"{'server':<8} {'data':<12} {'step':<26} {'seconds':>8} {'peak MiB':>9}")
+    print(f"{'server':<8} {'data':<12} {'step':<26} {'seconds':>8} {'peak MiB':>9} {'load':>5}")
     for (server, label), r in results.items():
-        for step, (wall, rss) in r.items():
-            print(f"{server:<8} {label:<12} {step:<26} {wall:>8.2f} {rss:>9.0f}")
+        for step, (wall, rss, load) in r.items():
+            print(f"{server:<8} {label:<12} {step:<26} {wall:>8.2f} {rss:>9.0f} {load:>5.2f}")
     print()
     print(f"{'server':<8} {'data':<12} {'target':<52} {'measured':>10} {'ratio':>7}  met")
     for (server, label), r in results.items():
@@ -266,13 +297,18 @@ def main():
     ap.add_argument("--files", type=int, default=10000)
     ap.add_argument("--work", default=os.environ.get("CAIRN_BENCH_DIR"))
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--max-load", type=float,
+                    help="before each measurement, wait (up to 15 minutes) until the 1-minute "
+                         "load average is below this; the load each one started at is reported")
     args = ap.parse_args()
+    global MAX_LOAD
+    MAX_LOAD = args.max_load
     tools = {k: os.environ[v] for k, v in [("cairn", "CAIRN_BIN"), ("s3s", "CAIRN_S3S_BIN"),
                                              ("garage", "CAIRN_GARAGE_BIN"), ("dvc", "CAIRN_DVC_BIN")]}
     work = Path(args.work or tempfile.mkdtemp(prefix="cairn-bench."))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder {work}; {os.cpu_count()} cores; dvc {run([tools['dvc'], '--version']).strip()}; "
-          f"{run(['rclone', 'version']).splitlines()[0]}")
+          f"{run(['rclone', 'version']).splitlines()[0]}; load {load()}")
     datasets = make_data(work, args.size_mib, args.files)
     starters = {"s3s": start_s3s, "garage": start_garage}
     results = {}
@@ -280,14 +316,14 @@ def main():
         server = starters[name](tools, work)
         try:
             for label, src in datasets.items():
-                print(f"== {server.name}: {label}", flush=True)
+                print(f"== {server.name}: {label} (load {load()})", flush=True)
                 results[(server.name, label)] = bench_one(server, label, src, tools, work)
         finally:
             server.stop()
     report(results)
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {f"{s}/{l}": {k: {"seconds": v[0], "peak_mib": v[1]} for k, v in r.items()}
+            {f"{s}/{l}": {k: {"seconds": v[0], "peak_mib": v[1], "load": v[2]} for k, v in r.items()}
              for (s, l), r in results.items()}, indent=2))
 
 

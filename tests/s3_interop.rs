@@ -154,6 +154,46 @@ fn interop(peer: &S3Peer) {
             "{name} seed {seed}"
         );
     }
+
+    // 4. A single large file, uploaded while it is hashed (staged, checked by
+    // its ETag, copied into place on the server); DVC pulls it.
+    let big = root.join("big");
+    repo(&big, peer, "cairn-big");
+    let data: Vec<u8> = (0..(3u64 << 20) + 123)
+        .map(|i| (i.wrapping_mul(0x9e37_79b9) >> 13) as u8)
+        .collect();
+    std::fs::write(big.join("big.bin"), &data).unwrap();
+    let mut command = cairn_command(&big, &["publish", "big.bin", "--json"]);
+    command.env("CAIRN_S3_OVERLAP_MIN", "1M");
+    let out = with_peer(command, peer);
+    assert_success(&out, &format!("{name}: cairn publish big.bin"));
+    assert!(
+        stdout(&out).contains("\"uploaded\":1"),
+        "{name}: {}",
+        stdout(&out)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("uploaded while hashing"),
+        "{name}: the upload did not overlap the hashing:\n{log}"
+    );
+    let reader = root.join("big-reader");
+    repo(&reader, peer, "cairn-big");
+    std::fs::copy(big.join("big.bin.dvc"), reader.join("big.bin.dvc")).unwrap();
+    assert_success(
+        &dvc_s3(&reader, &["pull", "--quiet"], peer),
+        &format!("{name}: dvc pull big.bin"),
+    );
+    assert!(
+        std::fs::read(reader.join("big.bin")).unwrap() == data,
+        "{name}: big.bin differs"
+    );
+    let status = dvc_s3(&reader, &["status", "-c"], peer);
+    assert_eq!(
+        stdout(&status).trim(),
+        "Cache and remote 'storage' are in sync.",
+        "{name}: big.bin"
+    );
 }
 
 #[test]

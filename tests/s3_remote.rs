@@ -7,10 +7,12 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cairn::dataset::{fetch, publish, FetchError, PublishError, TransferOptions};
+use cairn::dataset::{fetch, publish, write_pointer, FetchError, PublishError, TransferOptions};
 use cairn::dvc::{Md5, ObjectId};
+use cairn::remote::s3::S3Tuning;
 use cairn::remote::{Remote, RemoteError};
 use http::Method;
 use support::{test_tuning, FaultPlan, S3Server};
@@ -82,6 +84,23 @@ fn stored_keys(server: &S3Server, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = read_tree(&base.join("files/md5")).into_keys().collect();
     keys.sort();
     keys
+}
+
+/// Keys of the objects staged under `tmp/` of `prefix` (uploads while hashing).
+fn staged_keys(server: &S3Server, prefix: &str) -> Vec<String> {
+    let base = server.object_path(prefix).join("tmp");
+    if !base.exists() {
+        return Vec::new();
+    }
+    read_tree(&base).into_keys().collect()
+}
+
+/// Test tuning that uploads files of 1 MiB and more while hashing them.
+fn overlap_tuning() -> S3Tuning {
+    S3Tuning {
+        overlap_min: 1 << 20,
+        ..test_tuning()
+    }
 }
 
 struct Workspace {
@@ -199,6 +218,110 @@ async fn large_file_goes_up_in_parts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_large_file_goes_up_while_it_is_hashed() {
+    let server = S3Server::start(FaultPlan::none()).await;
+    let remote = server.remote("overlap", overlap_tuning());
+    let w = workspace();
+    let data = bytes(31, 3 * 1024 * 1024 + 17);
+    let len = data.len() as u64;
+    write(&w.ws.join("data.bin"), &data);
+
+    // Staged, then copied into place on the server.
+    let report = publish(&w.ws, "data.bin", &remote, &opts()).await.unwrap();
+    let id = ObjectId::file(Md5::of_bytes(&data));
+    assert_eq!(report.output.id, id);
+    assert_eq!(report.output.size, Some(len));
+    assert_eq!(
+        (report.uploaded, report.skipped, report.bytes_uploaded),
+        (1, 0, len)
+    );
+    let key = remote.key(&id);
+    assert_eq!(std::fs::read(server.object_path(&key)).unwrap(), data);
+    assert!(staged_keys(&server, "overlap").is_empty());
+    assert_eq!(stored_keys(&server, "overlap").len(), 1);
+
+    // No pointer records it: staged again, found already there, not copied.
+    let again = publish(&w.ws, "data.bin", &remote, &opts()).await.unwrap();
+    assert_eq!((again.uploaded, again.skipped), (0, 1));
+    assert!(staged_keys(&server, "overlap").is_empty());
+
+    // The pointer records it at this size: hashed first, nothing sent.
+    write_pointer(&w.ws, "data.bin", &report.output).unwrap();
+    let third = publish(&w.ws, "data.bin", &remote, &opts()).await.unwrap();
+    assert_eq!(
+        (third.uploaded, third.skipped, third.bytes_uploaded),
+        (0, 1, 0)
+    );
+
+    // Changed at the same size: hashed first, then uploaded the usual way.
+    let changed = bytes(32, data.len());
+    write(&w.ws.join("data.bin"), &changed);
+    let fourth = publish(&w.ws, "data.bin", &remote, &opts()).await.unwrap();
+    assert_eq!(fourth.output.id, ObjectId::file(Md5::of_bytes(&changed)));
+    assert_eq!((fourth.uploaded, fourth.bytes_uploaded), (1, len));
+    assert!(staged_keys(&server, "overlap").is_empty());
+
+    let dest = w.out.join("data.bin");
+    fetch(&report.output, &dest, &remote, &opts())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_staged_upload_never_reaches_the_object_key() {
+    let plan = FaultPlan {
+        corrupt_puts_to: Some("/tmp/cairn-staging/"),
+        ..FaultPlan::none()
+    };
+    let server = S3Server::start(plan).await;
+    let remote = server.remote("corrupt", overlap_tuning());
+    let w = workspace();
+    for (round, seed) in [(1, 51), (2, 52)] {
+        let data = bytes(seed, 2 * 1024 * 1024 + 5);
+        write(&w.ws.join("data.bin"), &data);
+        // The staged bytes are corrupted on the way: their ETag is not the
+        // file's md5, so they are dropped and the file goes up again with
+        // Content-MD5 (to its own key, which this fault spares).
+        let report = publish(&w.ws, "data.bin", &remote, &opts()).await.unwrap();
+        let id = ObjectId::file(Md5::of_bytes(&data));
+        assert_eq!(report.output.id, id);
+        assert_eq!(report.uploaded, 1);
+        assert_eq!(report.bytes_uploaded, 2 * data.len() as u64);
+        assert_eq!(
+            std::fs::read(server.object_path(&remote.key(&id))).unwrap(),
+            data
+        );
+        assert!(staged_keys(&server, "corrupt").is_empty());
+        // A corrupted transfer does not turn the overlap off.
+        assert_eq!(
+            server.faults.stats.corruptions.load(Ordering::Relaxed),
+            round
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_upload_dropped_half_way_is_deleted() {
+    let plan = FaultPlan {
+        slow_method: Some((Method::PUT, Duration::from_secs(30))),
+        ..FaultPlan::none()
+    };
+    let server = S3Server::start(plan).await;
+    let remote = server.remote("dropped", overlap_tuning());
+    let w = workspace();
+    let path = w.ws.join("large.bin");
+    write(&path, &bytes(22, 2 * 1024 * 1024));
+
+    let upload = remote.put_file_hashing(&path, 2 * 1024 * 1024, std::sync::Arc::new(|_| {}));
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), upload).await;
+    assert!(gave_up.is_err(), "the upload should still be running");
+    remote.flush().await.unwrap();
+    assert!(staged_keys(&server, "dropped").is_empty());
+    assert!(stored_keys(&server, "dropped").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_by_head_and_by_listing() {
     let server = S3Server::start(FaultPlan::none()).await;
     for list_all_max in [20_000, 0] {
@@ -271,6 +394,25 @@ async fn publish_and_fetch_survive_injected_faults() {
 
     let again = publish(&w.ws, "tree", &remote, &opts()).await.unwrap();
     assert_eq!(again.uploaded, 0);
+
+    // Uploaded while hashed: a staged upload that fails (it cannot be
+    // retried: its body is read once) falls back to a plain one.
+    let overlapping = server.remote("faulty-overlap", overlap_tuning());
+    for seed in 1..=3 {
+        let name = format!("large-{seed}.bin");
+        let large = bytes(600 + seed, 3 * 1024 * 1024 + 1);
+        write(&w.ws.join(&name), &large);
+        let report = publish(&w.ws, &name, &overlapping, &opts()).await.unwrap();
+        assert_eq!(report.uploaded, 1);
+        let dest = w.out.join(&name);
+        fetch(&report.output, &dest, &overlapping, &opts())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), large);
+    }
+    overlapping.flush().await.unwrap();
+    assert!(staged_keys(&server, "faulty-overlap").is_empty());
+
     let stats = &server.faults.stats;
     assert!(stats.injected() > 50, "too few faults injected: {stats:?}");
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 
@@ -286,8 +287,16 @@ async fn fetch_dir(
         groups.entry(e.md5).or_default().push(e.relpath.clone());
     }
 
+    // After a failure nothing new starts, but the transfers in flight run to
+    // their end before the error is returned: dropping them would leave
+    // blocking copies writing into the staging area while it is removed.
+    let failed = AtomicBool::new(false);
+    let failed = &failed;
     let mut stream = futures::stream::iter(groups)
         .map(|(md5, paths)| async move {
+            if failed.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
             let first = stage.join(&paths[0]);
             let size = ctx
                 .get_verified(ObjectId::file(md5), &first, Some(&paths[0]))
@@ -297,17 +306,29 @@ async fn fetch_dir(
                 fs::copy(&first, &p).map_err(io_err(&p))?;
                 ctx.task.add_bytes(size);
             }
-            Ok::<_, FetchError>((size, paths.len() as u64))
+            Ok::<_, FetchError>(Some((size, paths.len() as u64)))
         })
         .buffer_unordered(jobs.max(1));
     let (mut files, mut total, mut downloaded) = (0u64, 0u64, 1u64);
+    let mut first_error = None;
     while let Some(res) = stream.next().await {
-        let (size, n) = res?;
-        files += n;
-        total += size * n;
-        downloaded += 1;
+        match res {
+            Ok(Some((size, n))) => {
+                files += n;
+                total += size * n;
+                downloaded += 1;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed.store(true, Ordering::Relaxed);
+                first_error.get_or_insert(e);
+            }
+        }
     }
     drop(stream);
+    if let Some(e) = first_error {
+        return Err(e);
+    }
     replace_with(stage, dest)?;
     Ok(FetchReport {
         id,

@@ -1,7 +1,7 @@
 //! cairn's built-in steps, on top of [`crate::dvc`] and [`crate::remote`]:
 //!
 //! - [`publish`]: hash a workspace output as `dvc add` does, upload what the remote
-//!   lacks as `dvc push` does (files first, `.dir` manifest last), verify, and
+//!   lacks as `dvc push` does (files first, `.dir` manifest last), flush, and
 //!   report the [`Output`](crate::dvc::Output) to record; [`write_pointer`] then
 //!   writes the `.dvc` file and `.gitignore` entry.
 //! - [`fetch`]: materialise what a pointer names, verifying every object's md5

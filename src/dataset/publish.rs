@@ -4,9 +4,11 @@
 //! Order matters for correctness, because DVC trusts a `.dir` object on a remote to
 //! mean that every file it lists is there too: a directory's files are uploaded
 //! first, the `.dir` manifest last and only if every file upload succeeded. Then
-//! the remote is flushed and asked again for every id; only a fully verified
-//! output is reported, so the caller can commit the pointer knowing every object it
-//! references is durable on the remote.
+//! the remote is flushed; an output is reported only once every object it
+//! references was found on the remote or acknowledged as stored by it, so the
+//! caller can commit the pointer knowing all of them are durable there. Since
+//! the manifest is the last object written, finding it means the whole
+//! directory is there, and unchanged data costs one existence check.
 //!
 //! [`publish`] writes nothing in the workspace; [`write_pointer`] writes the
 //! `.dvc` file and `.gitignore` entry as `dvc add` would, for the CLI.
@@ -14,6 +16,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use futures::StreamExt;
 
@@ -23,7 +26,7 @@ use crate::dvc::{
     gitignore_add, hash, hash_tree, HashError, Manifest, Md5, ObjectId, Output, PointerFile,
     TreeHash,
 };
-use crate::remote::{Remote, RemoteError};
+use crate::remote::{HashedPut, Remote, RemoteError};
 
 /// What [`publish`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,16 +97,6 @@ pub enum PublishError {
         /// The remote's error.
         source: RemoteError,
     },
-    /// After uploading, the remote still lacks objects.
-    #[error("remote {remote} still lacks {} object(s) of dataset {dataset:?} after upload (first: {})", missing.len(), missing.first().map(|m| m.to_string()).unwrap_or_default())]
-    NotVerified {
-        /// The dataset.
-        dataset: String,
-        /// The remote's display url.
-        remote: String,
-        /// What is missing.
-        missing: Vec<ObjectId>,
-    },
     /// A background task failed unexpectedly.
     #[error("internal error while publishing {dataset:?}: {message}")]
     Internal {
@@ -155,7 +148,7 @@ struct Upload {
 
 /// Hashes `<workspace_root>/<dataset>` (a file or a directory), uploads the
 /// objects `remote` lacks (files first, the `.dir` manifest last and only if all
-/// files succeeded), verifies them and reports the output to record.
+/// files succeeded), flushes the remote and reports the output to record.
 pub async fn publish(
     workspace_root: &Path,
     dataset: &str,
@@ -170,11 +163,54 @@ pub async fn publish(
     };
 
     let hash_task = opts.progress.task(format!("hashing {dataset}"), None);
-    let hashed = {
-        let (path, task) = (path.clone(), hash_task.clone());
-        tokio::task::spawn_blocking(move || hash_output(&path, &task))
+    let meta = output_metadata(&path)?;
+    // A file the remote probably lacks goes up while it is hashed, if the
+    // remote can do that for its size: the two passes over it then overlap
+    // instead of following one another. A file recorded in the pointer at the
+    // same size is probably unchanged, and is hashed first: uploading it would
+    // be wasted.
+    let mut early: Option<HashedPut> = None;
+    if meta.is_file() && !recorded_at_size(workspace_root, dataset, meta.len()) {
+        let task = hash_task.clone();
+        early = remote
+            .put_file_hashing(&path, meta.len(), Arc::new(move |n| task.add_bytes(n)))
             .await
-            .map_err(internal)??
+            .map_err(|source| PublishError::Upload {
+                dataset: dataset.to_string(),
+                what: format!("file {name:?}"),
+                source,
+            })?;
+    }
+    if let Some(done) = early.filter(|h| h.stored) {
+        hash_task.finish("1 file, uploaded while hashing");
+        remote
+            .flush()
+            .await
+            .map_err(|source| PublishError::Remote {
+                dataset: dataset.to_string(),
+                source,
+            })?;
+        let id = ObjectId::file(done.md5);
+        return Ok(PublishReport {
+            output: Output::file(id, done.size, hash::is_exec(&meta), name),
+            uploaded: u64::from(done.uploaded),
+            skipped: u64::from(!done.uploaded),
+            bytes_uploaded: done.bytes_sent,
+            manifest: None,
+        });
+    }
+    let hashed = match early {
+        Some(h) => Hashed::File {
+            md5: h.md5,
+            size: h.size,
+            isexec: hash::is_exec(&meta),
+        },
+        None => {
+            let (path, task) = (path.clone(), hash_task.clone());
+            tokio::task::spawn_blocking(move || hash_output(&path, &meta, &task))
+                .await
+                .map_err(internal)??
+        }
     };
 
     let mut listing: Option<Manifest> = None;
@@ -262,7 +298,8 @@ pub async fn publish(
         Some(total),
     );
     let mut uploaded = 0u64;
-    let mut bytes_uploaded = 0u64;
+    // What a failed upload while hashing sent counts too.
+    let mut bytes_uploaded = early.map_or(0, |h| h.bytes_sent);
     upload_files(
         remote,
         dataset,
@@ -292,26 +329,11 @@ pub async fn publish(
     }
     upload_task.finish(&format!("{uploaded} object(s) uploaded"));
 
+    // A successful upload means the object is stored (S3 answers a write only
+    // once it is durable; a local remote renames a verified copy into place),
+    // so asking the remote again would only repeat a listing of everything
+    // that was sent. Flushing makes the local remote's renames durable.
     remote.flush().await.map_err(remote_err)?;
-    // Verify what this run uploaded; everything else was just found present.
-    // Unchanged data therefore costs one existence check, not two.
-    let sent: Vec<ObjectId> = all_ids
-        .iter()
-        .filter(|id| missing.contains(id))
-        .cloned()
-        .collect();
-    let still = if sent.is_empty() {
-        Vec::new()
-    } else {
-        remote.missing(&sent).await.map_err(remote_err)?
-    };
-    if !still.is_empty() {
-        return Err(PublishError::NotVerified {
-            dataset: dataset.to_string(),
-            remote: remote.url(),
-            missing: still,
-        });
-    }
     Ok(PublishReport {
         output,
         uploaded,
@@ -353,22 +375,34 @@ async fn upload_files(
     Ok(())
 }
 
-fn hash_output(path: &Path, task: &Task) -> Result<Hashed, PublishError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(PublishError::Missing {
-                path: path.to_path_buf(),
-            })
+/// The output's metadata (symlinks followed), or why it cannot be published.
+fn output_metadata(path: &Path) -> Result<std::fs::Metadata, PublishError> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(PublishError::Missing {
+            path: path.to_path_buf(),
+        }),
+        Err(source) => Err(HashError::Io {
+            path: path.to_path_buf(),
+            source,
         }
-        Err(source) => {
-            return Err(HashError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-            .into())
-        }
+        .into()),
+    }
+}
+
+/// Whether `<dataset>.dvc` records a single file of `size` bytes as the
+/// dataset: then the file is probably unchanged.
+fn recorded_at_size(workspace_root: &Path, dataset: &str, size: u64) -> bool {
+    let label = format!("{}.dvc", dataset.trim_end_matches('/'));
+    let Ok(text) = std::fs::read_to_string(workspace_root.join(&label)) else {
+        return false;
     };
+    PointerFile::parse(&text, &label).is_ok_and(
+        |p| matches!(p.outs.as_slice(), [out] if out.nfiles.is_none() && out.size == Some(size)),
+    )
+}
+
+fn hash_output(path: &Path, meta: &std::fs::Metadata, task: &Task) -> Result<Hashed, PublishError> {
     if meta.is_dir() {
         return Ok(Hashed::Dir(hash_tree(path, &|n| task.add_bytes(n))?));
     }
@@ -388,7 +422,7 @@ fn hash_output(path: &Path, task: &Task) -> Result<Hashed, PublishError> {
     Ok(Hashed::File {
         md5,
         size,
-        isexec: hash::is_exec(&meta),
+        isexec: hash::is_exec(meta),
     })
 }
 

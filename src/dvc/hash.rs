@@ -30,8 +30,6 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use md5::Digest;
-
 use super::ids::{Md5, ObjectId};
 use super::manifest::{Manifest, ManifestEntry, ManifestError};
 
@@ -102,6 +100,51 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HashError + '_ {
     }
 }
 
+/// An md5 hasher over aws-lc's assembly implementation (linked already, for
+/// TLS): about a fifth faster than the portable one of the md-5 crate, and
+/// hashing is most of what publishing costs when the data did not change.
+pub struct Md5Hasher {
+    ctx: aws_lc_sys::MD5_CTX,
+}
+
+impl Md5Hasher {
+    /// A hasher of nothing yet.
+    pub fn new() -> Md5Hasher {
+        let mut ctx = std::mem::MaybeUninit::<aws_lc_sys::MD5_CTX>::zeroed();
+        // SAFETY: MD5_Init fills in the (plain-data) context it is given.
+        unsafe {
+            aws_lc_sys::MD5_Init(ctx.as_mut_ptr());
+            Md5Hasher {
+                ctx: ctx.assume_init(),
+            }
+        }
+    }
+
+    /// Hashes `data` next.
+    pub fn update(&mut self, data: &[u8]) {
+        // SAFETY: reads `data.len()` bytes from `data`; the context is ours.
+        unsafe {
+            aws_lc_sys::MD5_Update(&mut self.ctx, data.as_ptr().cast(), data.len());
+        }
+    }
+
+    /// The md5 of everything hashed.
+    pub fn finalize(mut self) -> Md5 {
+        let mut out = [0u8; 16];
+        // SAFETY: writes the 16-byte digest to `out`.
+        unsafe {
+            aws_lc_sys::MD5_Final(out.as_mut_ptr(), &mut self.ctx);
+        }
+        Md5(out)
+    }
+}
+
+impl Default for Md5Hasher {
+    fn default() -> Md5Hasher {
+        Md5Hasher::new()
+    }
+}
+
 /// md5 and size of a file's bytes (symlinks are followed).
 pub fn hash_file(path: &Path) -> io::Result<(Md5, u64)> {
     hash_file_with_progress(path, &|_| {})
@@ -120,11 +163,20 @@ pub fn hash_reader(
     reader: &mut dyn Read,
     progress: &(dyn Fn(u64) + Sync),
 ) -> io::Result<(Md5, u64)> {
-    let mut hasher = md5::Md5::new();
-    let mut buf = vec![0u8; BLOCK];
+    hash_reader_with(reader, &mut vec![0u8; BLOCK], progress)
+}
+
+/// [`hash_reader`] reading through `buf`, so that a thread hashing many files
+/// allocates (and zeroes) its buffer once, not once per file.
+fn hash_reader_with(
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<(Md5, u64)> {
+    let mut hasher = Md5Hasher::new();
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -134,7 +186,7 @@ pub fn hash_reader(
         total += n as u64;
         progress(n as u64);
     }
-    Ok((Md5(hasher.finalize().into()), total))
+    Ok((hasher.finalize(), total))
 }
 
 /// True when `mode` has any execute bit, as DVC's `is_exec`.
@@ -275,13 +327,16 @@ fn hash_all(
             .map(|_| {
                 s.spawn(|| {
                     let mut done = Vec::new();
+                    let mut buf = vec![0u8; BLOCK];
                     loop {
                         if failed.load(Ordering::Relaxed) {
                             break;
                         }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(f) = files.get(i) else { break };
-                        match hash_file_with_progress(&f.path, progress) {
+                        let hashed = File::open(&f.path)
+                            .and_then(|mut file| hash_reader_with(&mut file, &mut buf, progress));
+                        match hashed {
                             Ok((md5, len)) => done.push((i, md5, len)),
                             Err(source) => {
                                 failed.store(true, Ordering::Relaxed);
@@ -354,6 +409,22 @@ mod tests {
         assert_eq!(a, Md5::of_bytes(&data));
         let (b, _) = hash_reader(&mut &data[..], &|_| {}).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn md5_hasher_agrees_with_md5_at_every_block_boundary() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 % 256) as u8).collect();
+        for len in [0, 1, 55, 56, 63, 64, 65, 119, 128, 300] {
+            let mut h = Md5Hasher::new();
+            let (a, b) = data[..len].split_at(len / 3);
+            h.update(a);
+            h.update(b);
+            assert_eq!(h.finalize(), Md5::of_bytes(&data[..len]), "{len} bytes");
+        }
+        assert_eq!(
+            Md5Hasher::default().finalize().to_hex(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //!   one HEAD per object for a few ids or a prefix listing for many (as DVC does);
 //! - writes are all-or-nothing under the final name, and an implementation must not
 //!   store bytes whose md5 differs from the id (local: hashed while copying; S3:
-//!   Content-MD5), because DVC trusts whatever sits under a name;
+//!   Content-MD5, or the ETag of a staged upload), because DVC trusts whatever
+//!   sits under a name;
+//! - [`Remote::put_file_hashing`] lets a remote upload a file while it is
+//!   hashed, before its id is known, so the two passes overlap;
 //! - [`Remote::flush`] makes everything written so far durable, so callers can
 //!   commit a pointer only after every object it references is safe.
 //!
@@ -18,8 +21,9 @@
 //! and [`s3::S3Remote`] (`s3://bucket/prefix`, AWS S3 or an S3-compatible server).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::dvc::{ObjectId, RemoteConfig};
+use crate::dvc::{Md5, ObjectId, RemoteConfig};
 
 pub mod local;
 pub mod s3;
@@ -102,6 +106,26 @@ impl RemoteError {
     }
 }
 
+/// Receives the number of bytes of each block read (from any thread).
+pub type ByteProgress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// What [`Remote::put_file_hashing`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashedPut {
+    /// The md5 of the file's bytes: its object id.
+    pub md5: Md5,
+    /// The file's size.
+    pub size: u64,
+    /// Whether the object is now on the remote (stored by this call, or found
+    /// there). When false the file was only hashed: the caller uploads it the
+    /// usual way.
+    pub stored: bool,
+    /// Whether this call stored the object (false when it was already there).
+    pub uploaded: bool,
+    /// Bytes sent to the remote.
+    pub bytes_sent: u64,
+}
+
 /// A DVC 3 object store.
 #[async_trait::async_trait]
 pub trait Remote: Send + Sync {
@@ -118,6 +142,26 @@ pub trait Remote: Send + Sync {
 
     /// Stores `bytes` as `id`, with the same guarantees as [`Remote::put_file`].
     async fn put_bytes(&self, id: &ObjectId, bytes: Vec<u8>) -> Result<(), RemoteError>;
+
+    /// Hashes the file `src` (`size` bytes) as DVC does and stores it under the
+    /// id that gives, uploading while it hashes, for a file whose id is not
+    /// known yet and that the remote probably lacks: the hashing and the
+    /// upload then overlap instead of following one another. The guarantees
+    /// are those of [`Remote::put_file`]; `progress` receives the bytes hashed.
+    ///
+    /// `Ok(None)`: this remote does not do that for a file of this size; hash
+    /// the file, then [`Remote::put_file`] it. `Ok(Some(h))` with `h.stored`
+    /// false: the file was hashed but not stored (the remote could not take
+    /// it this way); upload it the usual way. The default does nothing.
+    async fn put_file_hashing(
+        &self,
+        src: &Path,
+        size: u64,
+        progress: ByteProgress,
+    ) -> Result<Option<HashedPut>, RemoteError> {
+        let _ = (src, size, progress);
+        Ok(None)
+    }
 
     /// Writes object `id` to `dest` (the caller picks a temporary path, verifies the
     /// content and renames it into place). [`RemoteError::NotFound`] if absent.

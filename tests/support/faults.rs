@@ -5,7 +5,8 @@
 //! XML error bodies, after reading the request body as S3 does), dropped without
 //! an answer (before or after the server processed it — the latter loses the
 //! answer of a write that happened), delayed, or passed through untouched. A plan
-//! can also fail every request of one method, to test failure paths.
+//! can also fail every request of one method, to test failure paths, and flip a
+//! byte of the body of PUTs to some keys, to test integrity checks.
 //! [`FaultStats`] counts what was injected, so a test can check that faults
 //! really happened.
 
@@ -41,6 +42,9 @@ pub struct FaultPlan {
     pub fail_method: Option<Method>,
     /// Every request with this method is held this long before it is processed.
     pub slow_method: Option<(Method, Duration)>,
+    /// Every PUT whose path contains this has one byte of its body flipped on
+    /// the way to the server (a transfer corrupted past TCP's checksum).
+    pub corrupt_puts_to: Option<&'static str>,
 }
 
 impl FaultPlan {
@@ -83,6 +87,8 @@ pub struct FaultStats {
     pub drops: AtomicU64,
     /// Requests delayed.
     pub delays: AtomicU64,
+    /// Request bodies corrupted.
+    pub corruptions: AtomicU64,
 }
 
 impl FaultStats {
@@ -91,6 +97,7 @@ impl FaultStats {
         self.errors.load(Ordering::Relaxed)
             + self.drops.load(Ordering::Relaxed)
             + self.delays.load(Ordering::Relaxed)
+            + self.corruptions.load(Ordering::Relaxed)
     }
 }
 
@@ -101,6 +108,7 @@ enum Fault {
     DropBefore,
     DropAfter,
     Delay(Duration),
+    Corrupt,
 }
 
 /// The plan, its generator and its counters.
@@ -134,9 +142,12 @@ impl Faults {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn decide(&self, method: &Method) -> Fault {
+    fn decide(&self, method: &Method, path: &str) -> Fault {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let p = &self.plan;
+        if method == Method::PUT && p.corrupt_puts_to.is_some_and(|part| path.contains(part)) {
+            return Fault::Corrupt;
+        }
         if p.fail_method.as_ref() == Some(method) {
             return Fault::Error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,7 +224,7 @@ impl hyper::service::Service<Request<Incoming>> for FaultyService {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let fault = self.faults.decide(req.method());
+        let fault = self.faults.decide(req.method(), req.uri().path());
         let (inner, faults) = (self.inner.clone(), self.faults.clone());
         Box::pin(async move {
             let stats = &faults.stats;
@@ -236,6 +247,18 @@ impl hyper::service::Service<Request<Incoming>> for FaultyService {
                     stats.drops.fetch_add(1, Ordering::Relaxed);
                     let _ = inner.call(req.map(s3s::Body::from)).await;
                     Err(dropped())
+                }
+                Fault::Corrupt => {
+                    stats.corruptions.fetch_add(1, Ordering::Relaxed);
+                    let (parts, body) = req.into_parts();
+                    let mut bytes = body.collect().await?.to_bytes().to_vec();
+                    let middle = bytes.len() / 2;
+                    if let Some(b) = bytes.get_mut(middle) {
+                        *b ^= 0x01;
+                    }
+                    let req =
+                        Request::from_parts(parts, s3s::Body::from(bytes::Bytes::from(bytes)));
+                    Ok(inner.call(req).await.map_err(BoxError::from)?)
                 }
                 Fault::Delay(d) => {
                     stats.delays.fetch_add(1, Ordering::Relaxed);

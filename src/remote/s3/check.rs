@@ -103,7 +103,7 @@ async fn remote_is_small(shared: &Shared, ids: &BTreeSet<ObjectId>) -> Result<bo
 }
 
 /// HEAD one object: true if present, false on 404.
-async fn exists(shared: &Shared, id: ObjectId) -> Result<bool, RemoteError> {
+pub(super) async fn exists(shared: &Shared, id: ObjectId) -> Result<bool, RemoteError> {
     let head = shared
         .client()
         .await

@@ -7,8 +7,11 @@
 //!
 //! - request checksums and response validation only "when required": recent SDKs
 //!   otherwise add CRC32 trailers (aws-chunked bodies) that S3-compatible servers
-//!   support unevenly; integrity is carried by `Content-MD5` on every upload
-//!   (the object id is the md5 of its bytes) and by fetch's own md5 check;
+//!   support unevenly, and over plain http they would be sent as signed
+//!   aws-chunked bodies (a SHA-256 pass over every byte, on both ends);
+//!   integrity is carried by `Content-MD5` on every upload (the object id is
+//!   the md5 of its bytes; a staged upload is checked by its ETag instead) and
+//!   by fetch's own md5 check;
 //! - path-style addressing whenever an endpoint is configured (option or
 //!   `AWS_ENDPOINT_URL[_S3]`), as S3-compatible servers expect;
 //! - standard retries with exponential backoff and full jitter on 5xx,

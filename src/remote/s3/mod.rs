@@ -8,11 +8,15 @@
 //!
 //! - one client (one connection pool) per remote, created on first use so that
 //!   [`crate::remote::open`] stays synchronous (`client.rs`);
-//! - uploads stream from the file; every PutObject carries `Content-MD5` (the id
-//!   *is* the md5, so this costs nothing); above the multipart threshold a file
-//!   goes up in parts, each with its own `Content-MD5`, several at once, checked
-//!   against the id before completion and aborted on any failure (`upload.rs`,
-//!   `multipart.rs`, `abort.rs`);
+//! - uploads stream from the file (a small file, up to one read buffer, is read
+//!   in one call and sent from memory); every PutObject carries `Content-MD5`
+//!   (the id *is* the md5, so this costs nothing) and no payload signature;
+//!   above the multipart threshold a file goes up in parts, each with its own
+//!   `Content-MD5`, several at once, checked against the id before completion
+//!   and aborted on any failure (`upload.rs`, `multipart.rs`, `abort.rs`);
+//! - a large file the remote probably lacks can go up while it is hashed: to a
+//!   staging key, checked by its ETag, then copied into place on the server
+//!   (`staged.rs`);
 //! - [`Remote::missing`] sends a HEAD per object for a few ids and lists for
 //!   many, as DVC does (`check.rs`);
 //! - downloads stream into the destination file, large objects in concurrent
@@ -31,9 +35,11 @@ mod download;
 mod errors;
 mod multipart;
 pub mod settings;
+mod staged;
 mod upload;
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use aws_sdk_s3::config::Credentials;
@@ -43,7 +49,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 pub use settings::{S3Location, S3Settings, S3Tuning};
 
-use super::{Remote, RemoteError};
+use super::{ByteProgress, HashedPut, Remote, RemoteError};
 use crate::dvc::{ObjectId, RemoteConfig};
 use background::Background;
 
@@ -63,6 +69,8 @@ struct Shared {
     part_slots: Semaphore,
     /// Aborts of uploads whose future was dropped.
     background: Background,
+    /// Uploading while hashing failed in a way that will not go away.
+    overlap_off: AtomicBool,
 }
 
 impl Shared {
@@ -73,6 +81,7 @@ impl Shared {
             settings,
             client: OnceCell::new_with(client),
             background: Background::default(),
+            overlap_off: AtomicBool::new(false),
         }
     }
 
@@ -169,6 +178,15 @@ impl Remote for S3Remote {
 
     async fn put_bytes(&self, id: &ObjectId, bytes: Vec<u8>) -> Result<(), RemoteError> {
         upload::put_bytes(&self.shared, *id, bytes).await
+    }
+
+    async fn put_file_hashing(
+        &self,
+        src: &Path,
+        size: u64,
+        progress: ByteProgress,
+    ) -> Result<Option<HashedPut>, RemoteError> {
+        staged::put_file_hashing(&self.shared, src, size, progress).await
     }
 
     async fn get_to_file(&self, id: &ObjectId, dest: &Path) -> Result<(), RemoteError> {

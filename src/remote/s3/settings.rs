@@ -73,6 +73,13 @@ impl S3Location {
         self.under_prefix(&format!("files/md5/{two_hex}/"))
     }
 
+    /// Where a file being uploaded while it is hashed is staged:
+    /// `<prefix>/tmp/cairn-staging/<name>`, outside `files/`, so DVC never
+    /// takes it for an object.
+    pub fn staging_key(&self, name: &str) -> String {
+        self.under_prefix(&format!("tmp/cairn-staging/{name}"))
+    }
+
     /// The listing prefix of every object: `<prefix>/files/md5/`.
     pub fn md5_prefix(&self) -> String {
         self.under_prefix("files/md5/")
@@ -132,7 +139,14 @@ pub struct S3Tuning {
     /// upload included (default 120 s; DVC option `read_timeout`).
     pub read_timeout: Duration,
     /// Buffer size for reading files into request bodies (default 256 KiB).
+    /// Files up to this size are read into memory and sent from there.
     pub read_buffer: usize,
+    /// A file of at least this many bytes (and below `multipart_threshold`)
+    /// whose object the remote probably lacks is uploaded while it is hashed:
+    /// to a staging key, then copied into place on the server once its md5 is
+    /// known (default 32 MiB; `u64::MAX` turns this off). See
+    /// [`Remote::put_file_hashing`](crate::remote::Remote::put_file_hashing).
+    pub overlap_min: u64,
 }
 
 impl Default for S3Tuning {
@@ -151,6 +165,7 @@ impl Default for S3Tuning {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(120),
             read_buffer: 256 * 1024,
+            overlap_min: 32 * MIB,
         }
     }
 }
@@ -158,7 +173,8 @@ impl Default for S3Tuning {
 impl S3Tuning {
     /// Applies `CAIRN_S3_MULTIPART_THRESHOLD`, `CAIRN_S3_PART_SIZE` (bytes, or with
     /// a `K`/`M`/`G` suffix meaning KiB/MiB/GiB), `CAIRN_S3_PART_JOBS`,
-    /// `CAIRN_S3_RANGED_GET_THRESHOLD` and `CAIRN_S3_MAX_ATTEMPTS` when set.
+    /// `CAIRN_S3_RANGED_GET_THRESHOLD`, `CAIRN_S3_OVERLAP_MIN` and
+    /// `CAIRN_S3_MAX_ATTEMPTS` when set.
     pub fn from_env(self) -> Result<S3Tuning, String> {
         self.with_vars(|name| std::env::var(name).ok())
     }
@@ -189,6 +205,9 @@ impl S3Tuning {
         }
         if let Some(v) = size("CAIRN_S3_RANGED_GET_THRESHOLD")? {
             self.ranged_get_threshold = v;
+        }
+        if let Some(v) = size("CAIRN_S3_OVERLAP_MIN")? {
+            self.overlap_min = v;
         }
         if let Some(v) = count("CAIRN_S3_PART_JOBS")? {
             self.part_jobs = usize::try_from(v).unwrap_or(usize::MAX);
@@ -354,6 +373,7 @@ mod tests {
         );
         assert_eq!(l.shard_prefix("ac"), "some/prefix/files/md5/ac/");
         assert_eq!(l.md5_prefix(), "some/prefix/files/md5/");
+        assert_eq!(l.staging_key("x"), "some/prefix/tmp/cairn-staging/x");
         let bare = S3Location::parse("S3://bucket").unwrap();
         assert_eq!(bare.prefix, "");
         assert_eq!(bare.url(), "s3://bucket");
