@@ -460,4 +460,37 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
         }
     }
+
+    /// docs/operations.md lists every metric, and no metric that is gone.
+    /// The names are read from the `register` calls in this file (a family
+    /// with no samples yet is not encoded at all, so `encode` cannot tell).
+    #[test]
+    fn every_metric_is_documented() {
+        let doc = include_str!("../docs/operations.md");
+        let source = include_str!("metrics.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let registered: Vec<String> = code
+            .split("registry.register(")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').nth(1))
+            .map(|name| format!("cairn_{name}"))
+            .collect();
+        assert!(registered.len() >= 8, "{registered:?}");
+        for name in &registered {
+            // Counters are exposed with `_total`; the doc uses that name.
+            assert!(
+                doc.contains(&format!("`{name}_total`")) || doc.contains(&format!("`{name}`")),
+                "{name} is not documented in docs/operations.md"
+            );
+        }
+        for row in doc.lines().filter(|l| l.starts_with("| `cairn_")) {
+            let documented = row.split('`').nth(1).unwrap_or_default();
+            assert!(
+                registered
+                    .iter()
+                    .any(|n| documented == n || documented == format!("{n}_total")),
+                "docs/operations.md lists {documented}, which is not registered"
+            );
+        }
+    }
 }

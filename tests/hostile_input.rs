@@ -1,0 +1,183 @@
+//! Every input the fuzzers were seeded with or ever crashed on
+//! (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`), replayed through
+//! the same parsers on every test run, plus hand-made hostile inputs the
+//! fuzzers reach only slowly. The parsers must answer with a value or an
+//! error, never panic, hang or blow the stack.
+
+use std::path::Path;
+
+use cairn::dvc::{Manifest, PointerFile};
+use cairn::triggers::{parse_event, verify_signature, WebhookSecret};
+
+/// The files under `fuzz/seeds/<target>` and `fuzz/regressions/<target>`.
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut out = Vec::new();
+    for kind in ["seeds", "regressions"] {
+        let Ok(dir) = std::fs::read_dir(root.join(kind).join(target)) else {
+            continue;
+        };
+        for entry in dir {
+            let path = entry.unwrap().path();
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+const EVENTS: [&str; 6] = [
+    "push",
+    "issue_comment",
+    "pull_request",
+    "ping",
+    "installation",
+    "",
+];
+
+/// The webhook fuzz target's checks, for one input.
+fn webhook(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let secret = WebhookSecret::new(b"fuzz-secret").unwrap();
+    let (header, body) = match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (&rest[..0], rest),
+    };
+    let header = std::str::from_utf8(header).ok();
+    let good = secret.sign(body);
+    if verify_signature(&secret, body, header).is_ok() {
+        assert!(header.unwrap().eq_ignore_ascii_case(&good));
+    }
+    verify_signature(&secret, body, Some(&good)).unwrap();
+    let event = EVENTS[usize::from(selector) % EVENTS.len()];
+    match parse_event(event, body) {
+        Ok(parsed) if !event.is_empty() => assert_eq!(parsed.name(), event),
+        Ok(_) => {}
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+fn pipelines_toml(data: &[u8]) {
+    let Ok(source) = std::str::from_utf8(data) else {
+        return;
+    };
+    match cairn::config::parse(source, "pipelines.toml") {
+        Ok(config) => assert_eq!(
+            config,
+            cairn::config::parse(source, "pipelines.toml").unwrap()
+        ),
+        Err(d) => assert!(d.to_string().starts_with("pipelines.toml"), "{d}"),
+    }
+}
+
+fn dvc_pointer(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(pointer) = PointerFile::parse(text, "data.dvc") else {
+        return;
+    };
+    if let Ok(yaml) = pointer.to_yaml("data.dvc") {
+        assert_eq!(
+            PointerFile::parse(&yaml, "data.dvc").unwrap().outs,
+            pointer.outs
+        );
+    }
+}
+
+fn dir_manifest(data: &[u8]) {
+    let Ok(manifest) = Manifest::parse(data) else {
+        return;
+    };
+    let bytes = manifest.to_bytes();
+    let again = Manifest::parse(&bytes).unwrap();
+    assert_eq!(again.entries(), manifest.entries());
+    assert_eq!(again.to_bytes(), bytes);
+}
+
+#[test]
+fn seeds_and_regressions_replay_cleanly() {
+    let targets: [(&str, fn(&[u8])); 4] = [
+        ("webhook", webhook),
+        ("pipelines_toml", pipelines_toml),
+        ("dvc_pointer", dvc_pointer),
+        ("dir_manifest", dir_manifest),
+    ];
+    for (target, check) in targets {
+        let inputs = inputs(target);
+        assert!(!inputs.is_empty(), "no seeds for fuzz target {target}");
+        for (name, data) in inputs {
+            let result = std::panic::catch_unwind(|| check(&data));
+            assert!(result.is_ok(), "{target}: {name} panicked");
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_json_is_an_error_not_a_stack_overflow() {
+    for depth in [1_000usize, 100_000] {
+        let body = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        for event in ["push", "issue_comment", "pull_request", "ping"] {
+            assert!(
+                parse_event(event, body.as_bytes()).is_err(),
+                "{event} {depth}"
+            );
+        }
+        let obj = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        assert!(parse_event("push", obj.as_bytes()).is_err());
+        assert!(Manifest::parse(body.as_bytes()).is_err());
+    }
+}
+
+#[test]
+fn deeply_nested_toml_and_yaml_are_errors() {
+    let toml = format!(
+        "[pipelines.a]\ndataset = \"d.csv\"\nx = {}1{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert!(cairn::config::parse(&toml, "pipelines.toml").is_err());
+    let yaml = format!("outs: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(PointerFile::parse(&yaml, "data.dvc").is_err());
+}
+
+#[test]
+fn huge_and_odd_pipelines_files_are_answered() {
+    // Many errors, each reported with its place, in reasonable time.
+    let mut s = String::new();
+    for i in 0..5_000 {
+        s.push_str(&format!(
+            "[pipelines.p{i}.tasks.t]\ncommand = [\"x\"]\nneeds = [\"missing{i}\"]\n"
+        ));
+    }
+    let err = cairn::config::parse(&s, "pipelines.toml").unwrap_err();
+    assert!(
+        err.iter().count() >= 5_000,
+        "every pipeline's problems are reported"
+    );
+    for odd in [
+        "\u{feff}[pipelines.a]",
+        "\0\0\0",
+        "[pipelines.\"\u{202e}evil\"]\ndataset = \"d\"",
+        "[pipelines.a]\ndataset = \"../../etc/passwd\"\n[pipelines.a.tasks.t]\ncommand=[\"x\"]",
+    ] {
+        let err = cairn::config::parse(odd, "pipelines.toml").unwrap_err();
+        assert!(err.to_string().starts_with("pipelines.toml:"), "{err}");
+    }
+}
+
+#[test]
+fn manifests_that_escape_the_dataset_are_refused() {
+    // (A backslash is an ordinary character in a POSIX file name.)
+    for relpath in ["../x", "/etc/passwd", "a/../../b", "a/./b", ""] {
+        let m = format!(
+            "[{{\"md5\": \"60b725f10c9c85c70d97880dfe8191b3\", \"relpath\": {}}}]",
+            serde_json::to_string(relpath).unwrap()
+        );
+        assert!(
+            Manifest::parse(m.as_bytes()).is_err(),
+            "{relpath:?} accepted"
+        );
+    }
+}
