@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs cairn's cargo-fuzz targets (fuzz/): each for SECONDS (default 30), from
+# the committed seed corpus in fuzz/seeds/<target> plus a working corpus kept
+# in $CAIRN_CACHE (so runs build on each other), then fails if any target
+# crashed. A crash's input lands in fuzz/artifacts/<target>/; copy it into
+# fuzz/regressions/<target>/ and tests/hostile_input.rs replays it for ever.
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CAIRN_CACHE="${CAIRN_CACHE:-$HOME/.cache/cairn-ci}"
+seconds="${1:-30}"
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(webhook pipelines_toml dvc_pointer dir_manifest)
+
+fuzz_root="$CAIRN_CACHE/cargo-fuzz-0.13.1"
+if ! "$fuzz_root/bin/cargo-fuzz" --version >/dev/null 2>&1; then
+    echo "== installing cargo-fuzz into $fuzz_root"
+    cargo install --quiet --locked cargo-fuzz --version 0.13.1 --root "$fuzz_root"
+fi
+export PATH="$fuzz_root/bin:$PATH"
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install --profile minimal nightly
+# The instrumented build of every dependency is slow; keep it between runs.
+export CARGO_TARGET_DIR="$CAIRN_CACHE/fuzz-target"
+
+for t in "${targets[@]}"; do
+    corpus="$CAIRN_CACHE/fuzz-corpus/$t"
+    mkdir -p "$corpus" "fuzz/seeds/$t"
+    echo "== fuzz $t for ${seconds}s"
+    # -s none: the code under test is safe Rust; coverage guidance is what
+    # matters, and the address sanitizer would only slow each execution.
+    log="$(mktemp)"
+    status=0
+    cargo +nightly fuzz run -s none --fuzz-dir fuzz "$t" "$corpus" "fuzz/seeds/$t" -- \
+        -max_total_time="$seconds" -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
+        >"$log" 2>&1 || status=$?
+    grep -E '^stat::(number_of_executed_units|peak_rss_mb|new_units_added)|^#[0-9]+ +DONE' "$log" || true
+    if [ "$status" -ne 0 ]; then
+        tail -40 "$log" >&2
+        echo "fuzz target $t failed (a crash's input is in fuzz/artifacts/$t/)" >&2
+        exit 1
+    fi
+    rm -f "$log"
+done
