@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod diffview;
 pub mod dvc;
 pub mod executor;
+pub mod failpoint;
 pub mod forge;
 pub mod github;
 pub mod metrics;

@@ -96,9 +96,12 @@ fn dir_manifest(data: &[u8]) {
     assert_eq!(again.to_bytes(), bytes);
 }
 
+/// One fuzz target's checks.
+type Check = fn(&[u8]);
+
 #[test]
 fn seeds_and_regressions_replay_cleanly() {
-    let targets: [(&str, fn(&[u8])); 4] = [
+    let targets: [(&str, Check); 4] = [
         ("webhook", webhook),
         ("pipelines_toml", pipelines_toml),
         ("dvc_pointer", dvc_pointer),

@@ -6,22 +6,17 @@
 
 #[path = "support/fake_github.rs"]
 mod fake_github;
+#[path = "support/served.rs"]
+mod served;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use cairn::triggers::WebhookSecret;
 use fake_github::{git, FakeGitHub};
 use serde_json::{json, Value};
+use served::*;
 
-const TOKEN: &str = "ghp_serveTestToken0123456789abcdefABCD";
-const SECRET: &str = "webhook-secret-for-tests";
-const OWNER: &str = "octo";
-const NAME: &str = "data";
-const REPO: &str = "octo/data";
 const PIPELINE: &str = "table";
 
 fn config(merge: &str) -> String {
@@ -34,311 +29,6 @@ on_push = {{ paths = ["etl/**"] }}
 [pipelines.{PIPELINE}.tasks.build]
 command = ["sh", "-c", "mkdir -p data && cat etl/rows.csv > data/table.csv"]
 "#
-    )
-}
-
-/// A hosted repository (bare, behind the fake), its DVC remote, and the
-/// service's data directory.
-struct World {
-    _tmp: tempfile::TempDir,
-    origin: PathBuf,
-    remote: PathBuf,
-    data: PathBuf,
-}
-
-impl World {
-    fn new(merge: &str) -> World {
-        let tmp = tempfile::tempdir().unwrap();
-        let origin = git::init_bare(&tmp.path().join("origin.git"), "main");
-        let remote = tmp.path().join("remote");
-        std::fs::create_dir_all(&remote).unwrap();
-        let dvc = cairn::dvc::DvcConfig::init_text("local", remote.to_str().unwrap());
-        git::commit(
-            &origin,
-            "main",
-            None,
-            &[
-                ("pipelines.toml", &config(merge)),
-                (".dvc/config", &dvc),
-                ("etl/rows.csv", "id,name\n1,ada\n"),
-                ("README.md", "data\n"),
-            ],
-            "Add the table pipeline",
-        );
-        World {
-            data: tmp.path().join("service"),
-            _tmp: tmp,
-            origin,
-            remote,
-        }
-    }
-
-    fn main(&self) -> String {
-        git::branch_sha(&self.origin, "main").unwrap()
-    }
-
-    /// A commit on main by a person; returns (before, after).
-    fn push(&self, files: &[(&str, &str)], message: &str) -> (String, String) {
-        let before = self.main();
-        let after = git::commit(&self.origin, "main", None, files, message);
-        (before, after)
-    }
-}
-
-/// The `cairn serve` process; killed when dropped (and if the test dies).
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    secret: WebhookSecret,
-    next_delivery: u32,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(world: &World, fake: &FakeGitHub, extra_env: &[(&str, &str)]) -> Served {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", world.data.parent().unwrap())
-        .env("CAIRN_WEBHOOK_SECRET", SECRET)
-        .env("CAIRN_GITHUB_TOKEN", TOKEN)
-        .env("CAIRN_GITHUB_API_URL", &fake.url)
-        .env("CAIRN_GITHUB_REPOSITORIES", REPO)
-        .env("CAIRN_DATA_DIR", &world.data)
-        .env("CAIRN_PUBLIC_URL", "https://cairn.example.com")
-        .env("CAIRN_RESYNC_INTERVAL", "1h")
-        .env("CAIRN_GITHUB_MERGE_WAIT", "5s")
-        .env("CAIRN_LOG", "info,cairn=debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // An empty value removes the variable.
-    for (k, v) in extra_env {
-        if v.is_empty() {
-            command.env_remove(k);
-        } else {
-            command.env(k, v);
-        }
-    }
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().expect("cairn serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[serve] {line}");
-            if !sent {
-                if let Some(addr) = line.strip_prefix("cairn: listening on http://") {
-                    let _ = tx.send(addr.trim().to_string());
-                    sent = true;
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("cairn serve prints its address")
-        .parse()
-        .unwrap();
-    Served {
-        child,
-        addr,
-        secret: WebhookSecret::new(SECRET).unwrap(),
-        next_delivery: 0,
-    }
-}
-
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Reply { status, body }
-}
-
-impl Served {
-    fn deliver(&mut self, event: &str, payload: &Value) -> Reply {
-        self.next_delivery += 1;
-        let body = serde_json::to_vec(payload).unwrap();
-        let headers = [
-            ("Content-Type", "application/json".to_string()),
-            ("X-GitHub-Event", event.to_string()),
-            (
-                "X-GitHub-Delivery",
-                format!("00000000-0000-4000-8000-{:012}", self.next_delivery),
-            ),
-            ("X-Hub-Signature-256", self.secret.sign(&body)),
-            ("User-Agent", "GitHub-Hookshot/test".to_string()),
-        ];
-        http(self.addr, "POST", "/webhook", &headers, &body)
-    }
-
-    fn get(&self, path: &str) -> Reply {
-        http(self.addr, "GET", path, &[], b"")
-    }
-
-    fn wait_ready(&self) {
-        wait("the service to be ready", Duration::from_secs(60), || {
-            (self.get("/readyz").status == 200).then_some(())
-        });
-    }
-}
-
-fn repository(fake: &FakeGitHub, origin: &Path) -> Value {
-    json!({
-        "id": 4242,
-        "node_id": "R_kgDOtest",
-        "name": NAME,
-        "full_name": REPO,
-        "private": false,
-        "owner": {"login": OWNER, "id": 1, "type": "Organization", "name": OWNER},
-        "html_url": format!("https://github.com/{REPO}"),
-        "url": format!("{}/repos/{REPO}", fake.url),
-        "clone_url": git::file_url(origin),
-        "default_branch": "main",
-        "master_branch": "main",
-    })
-}
-
-fn commit_json(id: &str, message: &str, paths: &[&str]) -> Value {
-    json!({
-        "id": id,
-        "tree_id": "0000000000000000000000000000000000000000",
-        "distinct": true,
-        "message": message,
-        "timestamp": "2026-11-27T10:00:00Z",
-        "url": format!("https://github.com/{REPO}/commit/{id}"),
-        "author": {"name": "Ada", "email": "ada@example.com", "username": "ada"},
-        "committer": {"name": "Ada", "email": "ada@example.com", "username": "ada"},
-        "added": [],
-        "removed": [],
-        "modified": paths,
-    })
-}
-
-/// A `push` payload as GitHub sends it for a push to main.
-fn push_payload(
-    fake: &FakeGitHub,
-    world: &World,
-    before: &str,
-    after: &str,
-    commits: &[Value],
-) -> Value {
-    json!({
-        "ref": "refs/heads/main",
-        "before": before,
-        "after": after,
-        "created": false,
-        "deleted": false,
-        "forced": false,
-        "base_ref": null,
-        "compare": format!("https://github.com/{REPO}/compare/{before}...{after}"),
-        "commits": commits,
-        "head_commit": commits.last().cloned().unwrap_or(Value::Null),
-        "repository": repository(fake, &world.origin),
-        "pusher": {"name": "ada", "email": "ada@example.com"},
-        "sender": {"login": "ada", "id": 7, "type": "User"},
-    })
-}
-
-/// A person's push to main, and GitHub's webhook for it (answered 202).
-/// Returns the new commit.
-fn push_and_notify(
-    fake: &FakeGitHub,
-    world: &World,
-    served: &mut Served,
-    files: &[(&str, &str)],
-    message: &str,
-) -> String {
-    let (before, after) = world.push(files, message);
-    let paths: Vec<&str> = files.iter().map(|(path, _)| *path).collect();
-    let reply = served.deliver(
-        "push",
-        &push_payload(
-            fake,
-            world,
-            &before,
-            &after,
-            &[commit_json(&after, message, &paths)],
-        ),
-    );
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    after
-}
-
-fn wait<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn open_pulls(fake: &FakeGitHub) -> Vec<fake_github::FakePull> {
-    fake.pulls(REPO)
-        .into_iter()
-        .filter(|p| p.state == "open")
-        .collect()
-}
-
-fn status(fake: &FakeGitHub, sha: &str, context: &str) -> Option<fake_github::FakeStatus> {
-    fake.statuses(REPO, sha)
-        .into_iter()
-        .rev()
-        .find(|s| s.context == context)
-}
-
-fn final_status(fake: &FakeGitHub, sha: &str, context: &str) -> fake_github::FakeStatus {
-    wait(
-        &format!("a final {context} status"),
-        Duration::from_secs(60),
-        || status(fake, sha, context).filter(|s| s.state != "pending"),
     )
 }
 
@@ -365,7 +55,7 @@ fn setup(merge: &str, extra_env: &[(&str, &str)]) -> Setup {
         .build()
         .unwrap();
     let fake = runtime.block_on(FakeGitHub::start());
-    let world = World::new(merge);
+    let world = World::new(&config(merge));
     fake.add_repo(OWNER, NAME, "main", &world.origin);
     fake.accept_token(TOKEN);
     let served = serve(&world, &fake, extra_env);
@@ -736,7 +426,7 @@ fn as_a_github_app_it_serves_every_installed_repository() {
         .build()
         .unwrap();
     let fake = runtime.block_on(FakeGitHub::start());
-    let world = World::new("review");
+    let world = World::new(&config("review"));
     fake.add_repo(OWNER, NAME, "main", &world.origin);
     let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github");
     fake.enable_app(

@@ -352,6 +352,7 @@ async fn upload_files(
     uploaded: &mut u64,
     bytes_uploaded: &mut u64,
 ) -> Result<(), PublishError> {
+    let total = todo.len();
     let mut stream = futures::stream::iter(todo)
         .map(|u| async move {
             match remote.put_file(&u.id, &u.src, u.size).await {
@@ -371,6 +372,10 @@ async fn upload_files(
         task.add_bytes(size);
         *uploaded += 1;
         *bytes_uploaded += size;
+        if *uploaded == 1 && total > 1 {
+            // Not polling the stream meanwhile freezes the other uploads too.
+            crate::failpoint::hit(crate::failpoint::Failpoint::UploadInProgress).await;
+        }
     }
     Ok(())
 }

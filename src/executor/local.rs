@@ -132,6 +132,7 @@ impl LocalExecutor {
             .spawn()
             .map_err(|e| format!("cannot start `{program}`: {e}"))?;
         let pid = child.id().map(|p| p as i32);
+        crate::failpoint::hit(crate::failpoint::Failpoint::TaskRunning).await;
 
         let readers = [
             child.stdout.take().map(|s| self.pump(s, spec, &log, tail)),

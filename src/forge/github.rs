@@ -194,6 +194,7 @@ impl GitHubForge {
         if let PushOutcome::Rejected(reason) = self.push(&branch, &built.commit, true).await? {
             return Err(ForgeError::PushRejected { branch, reason });
         }
+        crate::failpoint::hit(crate::failpoint::Failpoint::PointerPushed).await;
         let pull = match existing {
             Some(pull) => {
                 client
@@ -224,6 +225,7 @@ impl GitHubForge {
             commit = %built.commit,
             "proposed"
         );
+        crate::failpoint::hit(crate::failpoint::Failpoint::PullOpened).await;
         if !auto {
             return Ok(Delivery::Proposed {
                 branch,

@@ -107,6 +107,7 @@ pub async fn run(
     if !created {
         return Err(RunError::Duplicate { run_id });
     }
+    crate::failpoint::hit(crate::failpoint::Failpoint::RunRecorded).await;
 
     let run_dir = ctx.runs_dir.join(&run_id);
     let workspace = run_dir.join("workspace");
@@ -162,6 +163,7 @@ pub async fn run(
             &transfer,
         )
         .await?;
+        crate::failpoint::hit(crate::failpoint::Failpoint::UploadDone).await;
 
         let unchanged = old.as_ref().is_some_and(|o| o.id == published.output.id);
         let delivery = if unchanged {

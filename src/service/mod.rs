@@ -396,6 +396,7 @@ impl Service {
             source,
         };
         let tip = host.sync().await?;
+        self.report_unreported(worker).await;
         let position = worker.store.reconciled(&tip.branch).map_err(store_err)?;
         let seen =
             |p: &Reconciled| p.commit == tip.commit || p.seen.as_deref() == Some(&tip.commit);
@@ -541,11 +542,7 @@ impl Service {
             }
         };
         let context = format!("cairn/{pipeline}");
-        let target_url = self
-            .options
-            .public_url
-            .as_ref()
-            .map(|base| format!("{}/api/v1/runs/{run_id}", base.trim_end_matches('/')));
+        let target_url = self.run_url(&run_id);
         let pending = Status {
             state: StatusState::Pending,
             context: context.clone(),
@@ -583,8 +580,45 @@ impl Service {
             Err(e) => Err(e),
         };
         self.record(worker, pipeline, &run_id, started.elapsed(), &result);
+        crate::failpoint::hit(crate::failpoint::Failpoint::RunFinished).await;
         let done = finished_status(&context, target_url, &result);
-        self.status(host, &tip.commit, &done).await;
+        if self.status(host, &tip.commit, &done).await {
+            if let Err(e) = worker.store.mark_status_reported(&run_id) {
+                tracing::warn!(%repo, run = %run_id, "run store: {e}");
+            }
+        }
+    }
+
+    /// Sends the final commit status of every recent run whose status never
+    /// reached the forge: the process was killed between finishing a run and
+    /// reporting it, or the forge refused. Without this a commit could show
+    /// `pending` for ever.
+    async fn report_unreported(&self, worker: &Worker) {
+        let host = worker.host.as_ref();
+        let since = crate::store::unix_ms(std::time::SystemTime::now()) - 24 * 3600 * 1000;
+        let runs = match worker.store.unreported_runs(since, INTERRUPTED) {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::warn!(repo = %host.name(), "run store: {e}");
+                return;
+            }
+        };
+        for run in runs {
+            let status = recorded_status(&run, self.run_url(&run.id));
+            if self.status(host, &run.source_commit, &status).await {
+                tracing::info!(repo = %host.name(), run = %run.id, "reported a run's final status late");
+                if let Err(e) = worker.store.mark_status_reported(&run.id) {
+                    tracing::warn!(repo = %host.name(), "run store: {e}");
+                }
+            }
+        }
+    }
+
+    fn run_url(&self, run_id: &str) -> Option<String> {
+        self.options
+            .public_url
+            .as_ref()
+            .map(|base| format!("{}/api/v1/runs/{run_id}", base.trim_end_matches('/')))
     }
 
     fn record(
@@ -630,9 +664,14 @@ impl Service {
         }
     }
 
-    async fn status(&self, host: &dyn Host, commit: &str, status: &Status) {
-        if let Err(e) = host.set_status(commit, status).await {
-            tracing::warn!(repo = %host.name(), context = %status.context, "commit status: {e}");
+    /// Sets a commit status; false (and a warning) when the forge refused.
+    async fn status(&self, host: &dyn Host, commit: &str, status: &Status) -> bool {
+        match host.set_status(commit, status).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(repo = %host.name(), context = %status.context, "commit status: {e}");
+                false
+            }
         }
     }
 }
@@ -821,6 +860,40 @@ fn finished_status(
     Status {
         state,
         context: context.to_string(),
+        description,
+        target_url,
+    }
+}
+
+/// The final status of a finished run, from its record (when the result
+/// itself is gone with the process that ran it).
+fn recorded_status(run: &crate::store::RunRecord, target_url: Option<String>) -> Status {
+    let short = |md5: &Option<String>| {
+        md5.as_deref()
+            .map(|m| m.chars().take(8).collect::<String>())
+            .unwrap_or_default()
+    };
+    let (state, description) = match run.phase {
+        RunPhase::Succeeded => (
+            StatusState::Success,
+            format!("new version {}", short(&run.new_md5)),
+        ),
+        RunPhase::Unchanged => (
+            StatusState::Success,
+            format!("dataset unchanged ({})", short(&run.new_md5)),
+        ),
+        _ => (
+            StatusState::Failure,
+            run.error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or("failed")
+                .to_string(),
+        ),
+    };
+    Status {
+        state,
+        context: format!("cairn/{}", run.pipeline),
         description,
         target_url,
     }

@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS pulls (
     auto_merge INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS statuses_reported (
+    run_id TEXT PRIMARY KEY,
+    reported_at INTEGER NOT NULL
+);
 ";
 
 /// The service's position on a branch.
@@ -150,6 +154,47 @@ impl Store {
             params![number as i64],
         )?;
         Ok(pipeline)
+    }
+
+    /// Records that the final commit status of `run_id` reached the forge.
+    pub fn mark_status_reported(&self, run_id: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO statuses_reported (run_id, reported_at) VALUES (?1, ?2)",
+            params![run_id, unix_ms(std::time::SystemTime::now())],
+        )?;
+        Ok(())
+    }
+
+    /// Finished runs, oldest first, whose final commit status never reached
+    /// the forge (the process died between finishing the run and reporting
+    /// it, or the forge refused), finished after `since` (Unix ms), leaving
+    /// out runs that failed with `skip_error` (interrupted runs, which run
+    /// again and report then).
+    pub fn unreported_runs(
+        &self,
+        since: i64,
+        skip_error: &str,
+    ) -> Result<Vec<super::RunRecord>, StoreError> {
+        let ids: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at >= ?1
+                   AND (error IS NULL OR error != ?2)
+                   AND id NOT IN (SELECT run_id FROM statuses_reported)
+                 ORDER BY finished_at, id LIMIT 100",
+            )?;
+            let rows = stmt.query_map(params![since, skip_error], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(run) = self.run(&id)? {
+                if run.phase.is_final() {
+                    out.push(run);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Mark runs a previous process left unfinished (it crashed or was

@@ -1,0 +1,92 @@
+//! Named step boundaries where a crash test can stop the process.
+//!
+//! Crash safety is a claim about what happens when the process dies between
+//! two steps of a run (the run recorded but nothing done, objects uploaded but
+//! no pointer, a pointer pushed but no pull request...). To test each
+//! boundary exactly, not by racing a timer, the boundaries are named here and
+//! `CAIRN_TEST_FAILPOINT=<name>` makes the process stop at the first one it
+//! reaches: it prints `cairn: failpoint <name> reached` on stderr and then
+//! blocks the calling step for ever, so the test sends it a real SIGKILL
+//! while it sits exactly there. Unset (always, outside tests), each hit is
+//! one relaxed load.
+
+use std::sync::OnceLock;
+
+/// The variable naming the failpoint to stop at.
+pub const ENV: &str = "CAIRN_TEST_FAILPOINT";
+
+/// Every step boundary, in the order a run reaches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// The run is in the store; nothing else happened.
+    RunRecorded,
+    /// A task's process is running.
+    TaskRunning,
+    /// Some of the dataset's objects are on the remote, not all.
+    UploadInProgress,
+    /// Every object is on the remote; no pointer commit exists yet.
+    UploadDone,
+    /// The pointer commit is pushed to the proposal branch; no pull request
+    /// was opened or updated for it yet.
+    PointerPushed,
+    /// The pull request is open; it is not merged yet.
+    PullOpened,
+    /// The run is over and recorded; its commit status is not sent yet.
+    RunFinished,
+}
+
+impl Failpoint {
+    /// All of them, in run order.
+    pub const ALL: [Failpoint; 7] = [
+        Failpoint::RunRecorded,
+        Failpoint::TaskRunning,
+        Failpoint::UploadInProgress,
+        Failpoint::UploadDone,
+        Failpoint::PointerPushed,
+        Failpoint::PullOpened,
+        Failpoint::RunFinished,
+    ];
+
+    /// The name used in [`ENV`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Failpoint::RunRecorded => "run-recorded",
+            Failpoint::TaskRunning => "task-running",
+            Failpoint::UploadInProgress => "upload-in-progress",
+            Failpoint::UploadDone => "upload-done",
+            Failpoint::PointerPushed => "pointer-pushed",
+            Failpoint::PullOpened => "pull-opened",
+            Failpoint::RunFinished => "run-finished",
+        }
+    }
+}
+
+fn armed() -> Option<&'static str> {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()))
+        .as_deref()
+}
+
+/// Marks that a run reached `point`. Stops here for ever if the process was
+/// started with [`ENV`] naming it (see the module documentation).
+pub async fn hit(point: Failpoint) {
+    if armed() == Some(point.name()) {
+        eprintln!("cairn: failpoint {} reached", point.name());
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_distinct_and_in_run_order() {
+        let names: Vec<_> = Failpoint::ALL.iter().map(|p| p.name()).collect();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        assert_eq!(names.first(), Some(&"run-recorded"));
+        assert_eq!(names.last(), Some(&"run-finished"));
+    }
+}

@@ -1,0 +1,271 @@
+//! Crash safety of `cairn serve`: the real binary is killed with SIGKILL at
+//! each step boundary of a run (and, in seeded trials, at random moments),
+//! then started again on the same data directory. Every time:
+//!
+//! - the run converges: the data change ends merged on main;
+//! - exactly one pointer commit lands on main for the change, and there is
+//!   exactly one pull request for the pipeline;
+//! - the source commit's `cairn/<pipeline>` status ends `success`;
+//! - every pointer on every branch names objects that are on the remote,
+//!   checked with the real DVC client (`dvc pull` then `dvc status -c` in a
+//!   fresh clone).
+//!
+//! The boundaries are named failpoints (`CAIRN_TEST_FAILPOINT`, see
+//! `src/failpoint.rs`): the process stops exactly there and prints so, and
+//! the test kills it while it sits there.
+
+#[path = "support/fake_github.rs"]
+mod fake_github;
+#[path = "support/served.rs"]
+mod served;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use cairn::failpoint::{self, Failpoint};
+use fake_github::{git, FakeGitHub};
+use served::*;
+
+const PIPELINE: &str = "table";
+/// A folder dataset of several files, so an upload can be cut half-way.
+const CONFIG: &str = r#"[pipelines.table]
+dataset = "data/table"
+merge = "auto"
+on_push = { paths = ["etl/**"] }
+
+[pipelines.table.tasks.build]
+command = ["sh", "-c", "mkdir -p data/table && cp etl/rows.csv data/table/rows.csv && wc -l < etl/rows.csv > data/table/count.txt && cp README.md data/table/readme.md"]
+"#;
+
+struct Trial {
+    world: World,
+    fake: FakeGitHub,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn trial() -> Trial {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeGitHub::start());
+    let world = World::new(CONFIG);
+    fake.add_repo(OWNER, NAME, "main", &world.origin);
+    fake.accept_token(TOKEN);
+    Trial {
+        world,
+        fake,
+        _runtime: runtime,
+    }
+}
+
+/// `cairn serve` on the trial's data directory, resyncing every second so a
+/// restarted service picks up at once.
+fn start(t: &Trial, failpoint: Option<&str>) -> Served {
+    let env = [
+        ("CAIRN_RESYNC_INTERVAL", "1s"),
+        (failpoint::ENV, failpoint.unwrap_or("")),
+    ];
+    let served = serve(&t.world, &t.fake, &env);
+    served.wait_ready();
+    served
+}
+
+/// A person's change to the ETL input, announced by a push delivery.
+fn change(t: &Trial, served: &mut Served) -> String {
+    push_and_notify(
+        &t.fake,
+        &t.world,
+        served,
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
+        "Add grace",
+    )
+}
+
+/// Waits for the change to be merged on main by cairn, then checks every
+/// invariant.
+fn assert_converged(t: &Trial, source: &str, what: &str) {
+    wait(
+        &format!("{what}: the pointer commit merged on main"),
+        Duration::from_secs(120),
+        || {
+            let pulls = t.fake.pulls(REPO);
+            (pulls.iter().any(|p| p.merged)
+                && git::read_file(&t.world.origin, "main", "data/table.dvc").is_some())
+            .then_some(())
+        },
+    );
+    // One pull request for the pipeline, merged, none left open.
+    let pulls = t.fake.pulls(REPO);
+    assert_eq!(pulls.len(), 1, "{what}: pull requests {pulls:#?}");
+    assert!(pulls[0].merged, "{what}");
+    assert_eq!(pulls[0].head, format!("cairn/{PIPELINE}"), "{what}");
+
+    // Exactly one pointer commit on main after the person's change.
+    let mut cairn_commits = 0;
+    let mut sha = git::branch_sha(&t.world.origin, "main").unwrap();
+    while sha != source {
+        if git::message(&t.world.origin, &sha).contains("Cairn-Run:") {
+            cairn_commits += 1;
+        }
+        sha = git::parents(&t.world.origin, &sha)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{what}: {source} is not an ancestor of main"));
+    }
+    assert_eq!(cairn_commits, 1, "{what}: pointer commits on main");
+
+    // The commit status of the source commit ends green.
+    wait(
+        &format!("{what}: a success status"),
+        Duration::from_secs(60),
+        || status(&t.fake, source, &format!("cairn/{PIPELINE}")).filter(|s| s.state == "success"),
+    );
+
+    assert_every_pointer_is_on_the_remote(&t.world, what);
+}
+
+/// In a fresh clone, for every branch: `dvc pull` gets every object the
+/// pointers name, and `dvc status -c` finds cache and remote in sync.
+fn assert_every_pointer_is_on_the_remote(world: &World, what: &str) {
+    let dvc = std::env::var("CAIRN_TEST_DVC")
+        .expect("CAIRN_TEST_DVC names the dvc binary (scripts/peers.sh sets it)");
+    let clone = world._tmp.path().join(format!("check-{}", rand_suffix()));
+    run(
+        Command::new("git")
+            .args(["clone", "--quiet"])
+            .arg(&world.origin)
+            .arg(&clone),
+        what,
+    );
+    let branches = String::from_utf8(
+        Command::new("git")
+            .args([
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/remotes/origin/",
+            ])
+            .current_dir(&clone)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let branches: Vec<&str> = branches
+        .lines()
+        .filter(|b| *b != "origin/HEAD" && *b != "origin")
+        .collect();
+    assert!(!branches.is_empty(), "{what}: no branches");
+    for branch in branches {
+        run(
+            Command::new("git")
+                .args(["checkout", "--quiet", "--detach", branch])
+                .current_dir(&clone),
+            what,
+        );
+        if !clone.join("data/table.dvc").exists() {
+            continue;
+        }
+        let pull = dvc_command(&dvc, &clone, &["pull", "--quiet"]);
+        assert!(
+            pull.status.success(),
+            "{what}: dvc pull on {branch} (missing objects?):\n{}",
+            String::from_utf8_lossy(&pull.stderr)
+        );
+        let status = dvc_command(&dvc, &clone, &["status", "-c"]);
+        let out = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.status.success() && out.contains("are in sync"),
+            "{what}: dvc status -c on {branch}:\n{out}{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+}
+
+fn dvc_command(dvc: &str, dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(dvc)
+        .args(args)
+        .current_dir(dir)
+        .env("DVC_NO_ANALYTICS", "1")
+        .env("DVC_SITE_CACHE_DIR", dir.join(".dvc-site-cache"))
+        .output()
+        .unwrap()
+}
+
+fn run(command: &mut Command, what: &str) {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rand_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[test]
+fn killed_at_each_step_boundary_the_run_converges_and_loses_nothing() {
+    for point in Failpoint::ALL {
+        let what = point.name();
+        let t = trial();
+        let mut served = start(&t, Some(what));
+        let source = change(&t, &mut served);
+        served.wait_line(
+            &format!("cairn: failpoint {what} reached"),
+            Duration::from_secs(90),
+        );
+        served.kill();
+
+        let _served = start(&t, None);
+        assert_converged(&t, &source, what);
+    }
+}
+
+/// xorshift64*: a reproducible sequence from a seed, without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Kills at random moments after the push, once or twice per trial. The
+/// seed is printed, and `CAIRN_CRASH_SEED` replays a failing sequence.
+#[test]
+fn killed_at_random_moments_the_run_converges_and_loses_nothing() {
+    let seed: u64 = std::env::var("CAIRN_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_ca1e);
+    let trials: u64 = std::env::var("CAIRN_CRASH_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    eprintln!("crash trials: CAIRN_CRASH_SEED={seed} CAIRN_CRASH_TRIALS={trials}");
+    let mut rng = Rng(seed | 1);
+    for trial_no in 0..trials {
+        let t = trial();
+        let mut served = start(&t, None);
+        let source = change(&t, &mut served);
+        let kills = 1 + rng.next() % 2;
+        for kill in 0..kills {
+            // From the push to the merge takes about half a second here, so
+            // most kills land inside the run, at a different step each time.
+            let delay = Duration::from_millis(rng.next() % 700);
+            std::thread::sleep(delay);
+            eprintln!("trial {trial_no}: kill {kill} after {delay:?}");
+            served.kill();
+            served = start(&t, None);
+        }
+        assert_converged(&t, &source, &format!("seed {seed} trial {trial_no}"));
+        drop(served);
+    }
+}
