@@ -10,6 +10,7 @@
 #
 #   scripts/dashboard-check.sh                               # check
 #   scripts/dashboard-check.sh --save-screenshot docs/dashboard.png
+#   CAIRN_DASHBOARD_SHOTS=/tmp/shots scripts/dashboard-check.sh   # keep every screenshot
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROJECT=$PWD
@@ -138,4 +139,11 @@ ARGS=(--url "$ADDR" --runs "$WORK/runs.json" --out "$WORK/shots")
 if [[ -n "$SAVE" ]]; then
     ARGS+=(--save "$SAVE")
 fi
-python3 "$PROJECT/scripts/dashboard_check.py" "${ARGS[@]}"
+STATUS=0
+python3 "$PROJECT/scripts/dashboard_check.py" "${ARGS[@]}" || STATUS=$?
+if [[ -n "${CAIRN_DASHBOARD_SHOTS:-}" ]]; then
+    mkdir -p "$CAIRN_DASHBOARD_SHOTS"
+    cp "$WORK"/shots/*.png "$CAIRN_DASHBOARD_SHOTS"/
+    echo "screenshots in $CAIRN_DASHBOARD_SHOTS"
+fi
+exit "$STATUS"
