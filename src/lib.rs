@@ -9,9 +9,11 @@
 //! - [`executor`]: runs one task attempt (local processes).
 //! - [`forge`]: where pointer commits go (a local git repository).
 //! - [`store`]: run history (SQLite).
+//! - [`dashboard`]: the read-only HTML pages `cairn serve` shows (pure rendering, IO at its edge).
 //! - [`reconciler`]: the one place that carries out a run's decisions through the traits above.
 
 pub mod config;
+pub mod dashboard;
 pub mod dataset;
 pub mod diffview;
 pub mod dvc;

@@ -9,12 +9,12 @@ pub fn runs(
     repo: &Path,
     pipeline: Option<&str>,
     limit: usize,
-    json: bool,
+    output: super::Output,
 ) -> anyhow::Result<ExitCode> {
     let git = GitRepo::discover(repo)?;
     let store = super::open_store(git.workdir())?;
     let runs = store.runs(pipeline, limit)?;
-    if json {
+    if output == super::Output::Json {
         let mut out = Vec::new();
         for run in &runs {
             let mut value = serde_json::to_value(run)?;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
+use cairn::dashboard;
 use cairn::executor::LocalExecutor;
-use cairn::github::GitHub;
+use cairn::github::{GitHub, Secret};
 use cairn::metrics::Metrics;
 use cairn::server::{self, AppState, Dedup};
 use cairn::service::{self, GitHubHost, Host, LocalHost, Service, ServiceOptions};
@@ -23,7 +24,13 @@ use cairn::settings::{self, Env, Flags, GithubAuth, Settings};
 
 Environment: CAIRN_WEBHOOK_SECRET(_FILE), CAIRN_GITHUB_TOKEN(_FILE), CAIRN_GITHUB_APP_ID,
 CAIRN_GITHUB_APP_KEY_FILE, CAIRN_GITHUB_API_URL, CAIRN_LISTEN, CAIRN_DATA_DIR, CAIRN_CONFIG,
-CAIRN_LOG_FORMAT (text|json), CAIRN_LOG (log filter).")]
+CAIRN_LOG_FORMAT (text|json), CAIRN_LOG (log filter).
+
+Pages: GET / (the dashboard: pipelines, runs, versions), /healthz, /readyz, /metrics,
+/api/v1/runs/ID (JSON). Deliveries: POST /webhook.
+
+Exit status: 0 after a clean shutdown (SIGTERM or Ctrl-C), 1 when it cannot start (settings,
+listen address, GitHub credentials), 2 for bad usage.")]
 pub struct ServeArgs {
     /// Address to listen on (default from the settings, 127.0.0.1:8080).
     #[arg(long)]
@@ -54,11 +61,27 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings.listen = listen;
     }
     settings::init_tracing(settings.log_format, &env, "info")?;
+    let redact = secrets_to_hide(&settings, &env);
     let runtime = super::runtime()?;
-    runtime.block_on(run(args, settings))
+    runtime.block_on(run(args, settings, redact))
 }
 
-async fn run(args: ServeArgs, settings: Settings) -> anyhow::Result<ExitCode> {
+/// The service's secrets as values, so the dashboard can hide them in the
+/// log tails it shows: local tasks inherit the service's environment, and a
+/// task that prints it must not publish them.
+fn secrets_to_hide(settings: &Settings, env: &Env) -> Vec<Secret> {
+    let mut out: Vec<Secret> = [settings::WEBHOOK_SECRET_ENV, settings::GITHUB_TOKEN_ENV]
+        .into_iter()
+        .filter_map(|var| env.get(var))
+        .map(Secret::new)
+        .collect();
+    if let Some(GithubAuth::Token(token)) = &settings.github.auth {
+        out.push(token.clone());
+    }
+    out
+}
+
+async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     {
         let shutdown = shutdown.clone();
@@ -128,7 +151,13 @@ async fn run(args: ServeArgs, settings: Settings) -> anyhow::Result<ExitCode> {
         Arc::clone(&metrics),
     )
     .with_limits((&settings.webhook).into());
-    let router = server::router(state).merge(service::api::routes(Arc::clone(&service)));
+    let dashboard = dashboard::routes(
+        Arc::clone(&service) as Arc<dyn dashboard::Catalog>,
+        dashboard::Options { redact },
+    );
+    let router = server::router(state)
+        .merge(service::api::routes(Arc::clone(&service)))
+        .merge(dashboard);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;

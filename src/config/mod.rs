@@ -58,6 +58,13 @@ pub fn parse(source: &str, file_name: &str) -> Result<Config, Diagnostics> {
     walk::parse(source, file_name)
 }
 
+/// Every table of a pipelines.toml with the keys it accepts (the table
+/// named as docs/configuration.md heads it: `top level`, `[defaults]`,
+/// `[pipelines.NAME]`, ...). For the reference's own test.
+pub fn key_tables() -> &'static [(&'static str, &'static [&'static str])] {
+    walk::TABLES
+}
+
 /// A whole, valid `pipelines.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

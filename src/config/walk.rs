@@ -64,6 +64,17 @@ const TASK_KEYS: &[&str] = &[
 ];
 const RESOURCES_KEYS: &[&str] = &["cpu", "memory", "gpu"];
 
+/// Every table of the file and the keys it accepts, as the reference
+/// (docs/configuration.md) names them; a test keeps the two equal.
+pub(crate) const TABLES: &[(&str, &[&str])] = &[
+    ("top level", ROOT_KEYS),
+    ("[defaults]", DEFAULTS_KEYS),
+    ("[pipelines.NAME]", PIPELINE_KEYS),
+    ("on_push", ON_PUSH_KEYS),
+    ("[pipelines.NAME.tasks.TASK]", TASK_KEYS),
+    ("resources", RESOURCES_KEYS),
+];
+
 pub(crate) fn parse(source: &str, file: &str) -> Result<Config, Diagnostics> {
     let mut w = Walker {
         src: source,

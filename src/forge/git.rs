@@ -34,6 +34,17 @@ pub struct Head {
     pub branch: Option<String>,
 }
 
+/// A commit that changed one path ([`GitRepo::file_history`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathCommit {
+    pub id: String,
+    pub message: String,
+    /// Commit time, Unix seconds.
+    pub time: i64,
+    /// The commit deleted the path.
+    pub removed: bool,
+}
+
 impl GitRepo {
     /// Open the repository that holds `dir` (or a parent of it).
     pub fn discover(dir: &Path) -> Result<GitRepo, ForgeError> {
@@ -353,6 +364,52 @@ impl GitRepo {
         Ok(())
     }
 
+    /// The commits reachable from `tip` along first parents that changed
+    /// `path` (added, modified or removed it), newest first: at most `limit`
+    /// of them, looking at no more than `scan` commits so a long history
+    /// costs a bounded walk. First parents only, because that is the history
+    /// of the branch itself (a merged pull request counts once, as its merge).
+    pub fn file_history(
+        &self,
+        tip: &str,
+        path: &str,
+        limit: usize,
+        scan: usize,
+    ) -> Result<Vec<PathCommit>, ForgeError> {
+        let path = Path::new(path);
+        let blob_at = |commit: &git2::Commit<'_>| -> Result<Option<Oid>, ForgeError> {
+            match commit.tree()?.get_path(path) {
+                Ok(entry) => Ok(Some(entry.id())),
+                Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let mut walk = self.repo.revwalk()?;
+        walk.push(Oid::from_str(tip)?)?;
+        walk.simplify_first_parent()?;
+        let mut out = Vec::new();
+        for oid in walk.take(scan) {
+            let commit = self.repo.find_commit(oid?)?;
+            let now = blob_at(&commit)?;
+            let before = match commit.parents().next() {
+                Some(parent) => blob_at(&parent)?,
+                None => None,
+            };
+            if now != before {
+                out.push(PathCommit {
+                    id: commit.id().to_string(),
+                    message: commit.message().unwrap_or("").to_string(),
+                    time: commit.time().seconds(),
+                    removed: now.is_none(),
+                });
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn commit_message(&self, commit: &str) -> Result<String, ForgeError> {
         Ok(self.commit(commit)?.message().unwrap_or("").to_string())
     }
@@ -365,5 +422,69 @@ impl GitRepo {
     fn commit(&self, sha: &str) -> Result<git2::Commit<'_>, ForgeError> {
         let oid = Oid::from_str(sha)?;
         Ok(self.repo.find_commit(oid)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits the given files (`None` deletes) on HEAD; returns its id.
+    fn commit(repo: &Repository, files: &[(&str, Option<&str>)], message: &str) -> String {
+        let workdir = repo.workdir().unwrap().to_path_buf();
+        let mut index = repo.index().unwrap();
+        for (path, content) in files {
+            match content {
+                Some(text) => {
+                    std::fs::write(workdir.join(path), text).unwrap();
+                    index.add_path(Path::new(path)).unwrap();
+                }
+                None => {
+                    std::fs::remove_file(workdir.join(path)).unwrap();
+                    index.remove_path(Path::new(path)).unwrap();
+                }
+            }
+        }
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.invalid").unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn file_history_lists_the_commits_that_changed_a_path_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let c1 = commit(&repo, &[("a.dvc", Some("v1"))], "Add a");
+        commit(&repo, &[("b.txt", Some("x"))], "Touch b");
+        let c3 = commit(
+            &repo,
+            &[("a.dvc", Some("v2"))],
+            "Update a\n\nCairn-Run: r-3",
+        );
+        let c4 = commit(&repo, &[("a.dvc", None)], "Remove a");
+        let git = GitRepo::discover(dir.path()).unwrap();
+        let history = git.file_history(&c4, "a.dvc", 10, 100).unwrap();
+        let ids: Vec<&str> = history.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, [c4.as_str(), c3.as_str(), c1.as_str()]);
+        assert!(history[0].removed);
+        assert!(!history[1].removed);
+        assert!(history[1].message.contains("Cairn-Run: r-3"));
+        // The limits bound both the answer and the walk.
+        assert_eq!(git.file_history(&c4, "a.dvc", 2, 100).unwrap().len(), 2);
+        let scanned = git.file_history(&c3, "a.dvc", 10, 2).unwrap();
+        assert_eq!(
+            scanned.len(),
+            1,
+            "only c3 and the commit before it were looked at"
+        );
+        assert!(git
+            .file_history(&c4, "nothing.dvc", 10, 100)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -16,7 +16,7 @@ mod github;
 mod local;
 pub mod mirror;
 
-pub use git::{FileChange, GitRepo, Head, RUN_TRAILER};
+pub use git::{FileChange, GitRepo, Head, PathCommit, RUN_TRAILER};
 pub use github::{GitHubForge, GitHubRepo, Merge};
 pub use local::LocalForge;
 

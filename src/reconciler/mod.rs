@@ -31,6 +31,10 @@ pub use error::RunError;
 pub use source::{RepoSource, CONFIG_FILE};
 pub use tasks::{run_tasks, PlannedTask, TaskPhase};
 
+/// The dataset diff of a run that made a new version (the Markdown of its
+/// pull request), kept in the run's folder for the dashboard.
+pub const DIFF_FILE: &str = "dataset-diff.md";
+
 /// Everything a run needs from outside, handed in so tests can swap any part.
 pub struct RunContext {
     pub store: Arc<Store>,
@@ -193,6 +197,12 @@ pub async fn run(
                 &run_dir,
             )
             .await;
+            // Kept for the dashboard even when no pull request carries it (a
+            // local repository); losing it only costs that page.
+            let diff_path = run_dir.join(DIFF_FILE);
+            if let Err(e) = std::fs::write(&diff_path, &text.body) {
+                tracing::warn!(run = %run_id, "keeping the dataset diff in {}: {e}", diff_path.display());
+            }
             let proposal = Proposal {
                 title: text.title,
                 body: text.body,

@@ -170,6 +170,12 @@ impl Host for GitHubHost {
             .info_now()
             .map(|i| format!("{}/commit/{commit}", i.html_url))
     }
+
+    fn pull_url(&self, number: u64) -> Option<String> {
+        self.repo
+            .info_now()
+            .map(|i| format!("{}/pull/{number}", i.html_url))
+    }
 }
 
 /// The repositories to serve: the ones listed (`owner/name`), or, when the

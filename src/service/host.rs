@@ -72,6 +72,11 @@ pub trait Host: Send + Sync + 'static {
     async fn retry_auto_merges(&self, store: Arc<Store>) -> Result<(), HostError>;
     /// A link to a commit, for statuses and messages.
     fn commit_url(&self, commit: &str) -> Option<String>;
+    /// A link to a pull request, for the dashboard. Hosts without pull
+    /// requests have none.
+    fn pull_url(&self, _number: u64) -> Option<String> {
+        None
+    }
 }
 
 /// A git repository on this machine, served in place: runs read its

@@ -332,6 +332,18 @@ impl Service {
             .map(|w| Arc::clone(&w.store))
     }
 
+    /// Each served repository's host and run store, sorted by name, for
+    /// read-only views (the dashboard).
+    pub fn hosts(&self) -> Vec<(Arc<dyn Host>, Arc<Store>)> {
+        let mut out: Vec<(Arc<dyn Host>, Arc<Store>)> = self
+            .repos()
+            .values()
+            .map(|w| (Arc::clone(&w.host), Arc::clone(&w.store)))
+            .collect();
+        out.sort_by(|a, b| a.0.name().cmp(b.0.name()));
+        out
+    }
+
     /// Wait for every worker to stop (after the shutdown token fired).
     pub async fn stopped(&self) {
         self.tasks.close();

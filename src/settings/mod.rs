@@ -72,6 +72,21 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_MERGE_WAIT: Duration = Duration::from_secs(10 * 60);
 
+/// Every settings key as `(table, key, environment variable)`; `table` is
+/// `None` for the top level. For the reference (docs/configuration.md) and
+/// its test.
+pub fn keys() -> impl Iterator<Item = (Option<&'static str>, &'static str, &'static str)> {
+    KEYS.iter().map(|k| (k.section, k.name, k.env))
+}
+
+/// Variables read from the environment only, never from the settings file.
+pub const ENV_ONLY: &[&str] = &[
+    CONFIG_ENV,
+    WEBHOOK_SECRET_ENV,
+    GITHUB_TOKEN_ENV,
+    LOG_FILTER_ENV,
+];
+
 /// How log lines are written (`log_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {

@@ -81,6 +81,27 @@ impl Store {
             .optional()?)
     }
 
+    /// Every branch position, the most recently updated first (a served
+    /// repository has one: its default branch, unless it was renamed).
+    pub fn positions(&self) -> Result<Vec<(String, Reconciled)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT branch, commit_sha, config_commit, seen_commit FROM reconciled
+             ORDER BY updated_at DESC, branch",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Reconciled {
+                    commit: r.get(1)?,
+                    config_commit: r.get(2)?,
+                    seen: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn set_reconciled(&self, branch: &str, state: &Reconciled) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO reconciled (branch, commit_sha, config_commit, seen_commit, updated_at)
@@ -258,7 +279,11 @@ mod tests {
             ..state
         };
         store.set_reconciled("main", &state).unwrap();
-        assert_eq!(store.reconciled("main").unwrap(), Some(state));
+        assert_eq!(store.reconciled("main").unwrap(), Some(state.clone()));
+        assert_eq!(
+            store.positions().unwrap(),
+            vec![("main".to_string(), state)]
+        );
 
         let pull = OpenPull {
             pipeline: "p".into(),
