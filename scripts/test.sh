@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of cairn: formatting, lints, unit and integration tests,
-# the interoperability tests against the real DVC client, and the README's
-# demo command. Installs the peers first (scripts/peers.sh: DVC, moto, Garage).
+# the interoperability tests against the real DVC client, the dashboard in a
+# headless browser, and the README's demo command. Installs the peers
+# first (scripts/peers.sh: DVC, moto, Garage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CAIRN_CACHE="${CAIRN_CACHE:-$HOME/.cache/cairn-ci}"
@@ -13,5 +14,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test
+echo "== dashboard in a real browser"
+scripts/dashboard-check.sh
 echo "== README demo"
 scripts/demo.sh
