@@ -9,8 +9,10 @@
 //! - [`executor`]: runs one task attempt (local processes).
 //! - [`forge`]: where pointer commits go (a local git repository).
 //! - [`store`]: run history (SQLite).
+//! - [`commands`]: `/cairn` slash-commands in comments, and who may use them (pure).
 //! - [`reconciler`]: the one place that carries out a run's decisions through the traits above.
 
+pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod diffview;
