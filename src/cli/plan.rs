@@ -81,9 +81,10 @@ fn describe(source: &RepoSource, p: &Pipeline) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         println!(
-            "  schedule  {} ({}){next}",
+            "  schedule  {} ({}){next}, catchup {}",
             schedule.expr(),
-            schedule.timezone()
+            schedule.timezone(),
+            p.catchup
         );
     }
     println!("  tasks, in order:");

@@ -72,6 +72,19 @@ pub trait Host: Send + Sync + 'static {
     async fn retry_auto_merges(&self, store: Arc<Store>) -> Result<(), HostError>;
     /// A link to a commit, for statuses and messages.
     fn commit_url(&self, commit: &str) -> Option<String>;
+    /// Where `/cairn` comment commands are read and answered: the GitHub
+    /// repository. Hosts without comments have none.
+    fn chat(&self) -> Option<&crate::github::RepoClient> {
+        None
+    }
+    /// Merge cairn's open pull request `number` now, if the forge allows it
+    /// (`/cairn merge`); the answer says what happened.
+    async fn merge_now(&self, _store: Arc<Store>, _number: u64) -> Result<String, HostError> {
+        Err(HostError::Api {
+            repo: self.name().to_string(),
+            reason: "this repository has no pull requests to merge".into(),
+        })
+    }
 }
 
 /// A git repository on this machine, served in place: runs read its
