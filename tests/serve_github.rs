@@ -1088,7 +1088,25 @@ fn the_run_api_needs_the_bearer_token_and_names_the_run() {
     let runs = &listed["pipelines"][0]["runs"];
     assert_eq!(runs[0]["id"], run.as_str());
     assert_eq!(runs[0]["reason"], "api: nightly CI");
-    assert_eq!(open_pulls(&fake).len(), 1);
+    let pulls = open_pulls(&fake);
+    assert_eq!(pulls.len(), 1);
+
+    // `/cairn merge` on cairn's pull request merges it now.
+    fake.set_permission(REPO, "root", "admin");
+    let merge = comment(
+        &fake,
+        &world,
+        &mut served,
+        (pulls[0].number, true),
+        ("root", "User"),
+        "/cairn merge",
+    );
+    let text = answer(&fake, pulls[0].number, merge);
+    assert!(
+        text.contains(&format!("merged #{}", pulls[0].number)),
+        "{text}"
+    );
+    assert!(fake.pull(REPO, pulls[0].number).unwrap().merged);
 
     // A schedule shows its next fire time on /metrics.
     let scheduled = config("review").replace(

@@ -23,9 +23,16 @@ fn unknown_pipeline(name: &str, suggestion: Option<&str>) -> Result<Command, Com
     })
 }
 
+/// What a case is about, the comment, and what the parser must return.
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<Result<Command, CommandError>>,
+);
+
 #[test]
 fn table() {
-    let cases: Vec<(&str, &str, Vec<Result<Command, CommandError>>)> = vec![
+    let cases: Vec<Case> = vec![
         ("no command", "LGTM, thanks!", vec![]),
         ("run one", "/cairn run train", vec![run(&["train"])]),
         (
