@@ -19,6 +19,9 @@ use super::{Accepted, Rejected, Service, Tip, Worker};
 /// delivery is refused (503) and GitHub's redelivery can try again.
 const MAX_IN_FLIGHT: usize = 64;
 
+const NOT_LOADED: &str = "cairn has not loaded a valid pipelines.toml for this repository \
+                          yet; nothing was done, try again shortly";
+
 /// Facts about where a comment was made.
 struct Place {
     /// The comment is on a pull request whose head is in another repository.
@@ -92,6 +95,8 @@ impl Service {
         }
         let user = &comment.author.login;
         let answer = match chat.permission(user).await {
+            // Without a config, every pipeline name would read as unknown.
+            Ok(_) if loaded.is_none() => NOT_LOADED.to_string(),
             Ok(permission) => {
                 let place = self.place(worker, chat, comment, loaded.as_ref()).await;
                 let mut lines = Vec::with_capacity(parsed.len());
@@ -191,9 +196,7 @@ impl Service {
             return commands::help_text();
         }
         let Some(loaded) = loaded else {
-            return "cairn has not loaded a valid pipelines.toml for this repository yet; \
-                    nothing was done, try again shortly"
-                .into();
+            return NOT_LOADED.into();
         };
         // On cairn's own pull request, commands are about its pipeline;
         // elsewhere about every pipeline.
