@@ -466,7 +466,10 @@ impl Service {
                 _ = worker.wake.notified() => {}
                 _ = tokio::time::sleep(self.options.resync_interval) => {}
                 _ = tokio::time::sleep(until_tick) => {}
-                _ = self.shutdown.cancelled() => return,
+                _ = self.shutdown.cancelled() => {
+                    self.keep_waiting(&worker);
+                    return;
+                }
             }
         }
     }
@@ -711,6 +714,25 @@ impl Service {
         self.record(worker, pipeline, &run_id, started.elapsed(), &result);
         let done = finished_status(&context, target_url, &result);
         self.status(host, &tip.commit, &done).await;
+    }
+
+    /// At shutdown, record each waiting run as unfinished, so the next
+    /// process marks it interrupted and runs it (as the active runs).
+    fn keep_waiting(&self, worker: &Worker) {
+        for (pipeline, id, job) in worker.runs.take_waiting() {
+            let run = crate::store::NewRun {
+                id: id.clone(),
+                pipeline,
+                reason: job.reason,
+                source_commit: job.tip.commit,
+            };
+            match worker.store.create_run(&run) {
+                Ok(_) => {
+                    tracing::info!(repo = %worker.host.name(), run = %id, "waiting run kept for the next start")
+                }
+                Err(e) => tracing::warn!(repo = %worker.host.name(), run = %id, "run store: {e}"),
+            }
+        }
     }
 
     /// The API page of a run, when the service knows its public URL.
