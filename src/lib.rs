@@ -10,8 +10,10 @@
 //! - [`forge`]: where pointer commits go (a local git repository).
 //! - [`store`]: run history (SQLite).
 //! - [`dashboard`]: the read-only HTML pages `cairn serve` shows (pure rendering, IO at its edge).
+//! - [`commands`]: `/cairn` slash-commands in comments, and who may use them (pure).
 //! - [`reconciler`]: the one place that carries out a run's decisions through the traits above.
 
+pub mod commands;
 pub mod config;
 pub mod dashboard;
 pub mod dataset;

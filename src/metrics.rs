@@ -219,6 +219,12 @@ struct PipelineLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ScheduleLabels {
+    repository: String,
+    pipeline: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct TaskLabels {
     pipeline: String,
     task: String,
@@ -252,6 +258,7 @@ pub struct Metrics {
     github_calls: Family<StatusLabels, Counter>,
     bytes_uploaded: Family<PipelineLabels, Counter>,
     queue_depth: Gauge,
+    next_fire: Family<ScheduleLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -305,6 +312,12 @@ impl Metrics {
             "Accepted events waiting for the service",
             queue_depth.clone(),
         );
+        let next_fire = Family::<ScheduleLabels, Gauge>::default();
+        registry.register(
+            "schedule_next_fire_timestamp_seconds",
+            "When each scheduled pipeline fires next (unix time)",
+            next_fire.clone(),
+        );
         let build_info = Family::<VersionLabels, Gauge>::default();
         registry.register(
             "build_info",
@@ -325,6 +338,7 @@ impl Metrics {
             github_calls,
             bytes_uploaded,
             queue_depth,
+            next_fire,
         }
     }
 
@@ -395,6 +409,23 @@ impl Metrics {
         self.queue_depth.set(depth);
     }
 
+    /// Sets when `pipeline` of `repository` fires next (unix seconds);
+    /// `None` removes the series (no schedule, or the pipeline is gone).
+    pub fn set_next_fire(&self, repository: &str, pipeline: &str, at: Option<i64>) {
+        let labels = ScheduleLabels {
+            repository: repository.to_owned(),
+            pipeline: pipeline.to_owned(),
+        };
+        match at {
+            Some(t) => {
+                self.next_fire.get_or_create(&labels).set(t);
+            }
+            None => {
+                self.next_fire.remove(&labels);
+            }
+        }
+    }
+
     /// The Prometheus text exposition of every metric ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -437,7 +468,11 @@ mod tests {
         m.github_transport_error();
         m.bytes_uploaded("attrition", 4096);
         m.set_queue_depth(3);
+        m.set_next_fire("acme/data", "nightly", Some(1_764_208_800));
+        m.set_next_fire("acme/data", "gone", Some(1));
+        m.set_next_fire("acme/data", "gone", None);
         let text = m.encode();
+        assert!(!text.contains("gone"), "{text}");
         for line in [
             "cairn_webhook_deliveries_total{event=\"push\",result=\"queued\"} 2",
             "cairn_webhook_deliveries_total{event=\"other\",result=\"ignored\"} 1",
@@ -449,6 +484,7 @@ mod tests {
             "cairn_github_api_calls_total{status=\"error\"} 1",
             "cairn_bytes_uploaded_total{pipeline=\"attrition\"} 4096",
             "cairn_queue_depth 3",
+            "cairn_schedule_next_fire_timestamp_seconds{repository=\"acme/data\",pipeline=\"nightly\"} 1764208800",
             &format!(
                 "cairn_build_info{{version=\"{}\"}} 1",
                 env!("CARGO_PKG_VERSION")

@@ -469,3 +469,361 @@ fn as_a_github_app_it_serves_every_installed_repository() {
                 || r.path.ends_with("/installation")
         ));
 }
+
+// ---- comment commands and the run API --------------------------------------
+
+/// An `issue_comment` webhook, as GitHub sends it, for comment `id`.
+#[allow(clippy::too_many_arguments)]
+fn comment_payload(
+    fake: &FakeGitHub,
+    world: &World,
+    issue: u64,
+    is_pull: bool,
+    id: u64,
+    (user, kind): (&str, &str),
+    body: &str,
+    action: &str,
+) -> Value {
+    let mut issue_json = json!({"number": issue, "title": "Data", "state": "open"});
+    if is_pull {
+        issue_json["pull_request"] =
+            json!({"url": format!("{}/repos/{REPO}/pulls/{issue}", fake.url)});
+    }
+    json!({
+        "action": action,
+        "issue": issue_json,
+        "comment": {
+            "id": id,
+            "body": body,
+            "user": {"login": user, "id": 900, "type": kind},
+            "author_association": "MEMBER",
+        },
+        "repository": repository(fake, &world.origin),
+        "sender": {"login": user, "id": 900, "type": kind},
+    })
+}
+
+/// `user` comments `body` on `issue` (GitHub stores it and sends the
+/// webhook); returns the comment's id.
+fn comment(
+    fake: &FakeGitHub,
+    world: &World,
+    served: &mut Served,
+    (issue, is_pull): (u64, bool),
+    (user, kind): (&str, &str),
+    body: &str,
+) -> u64 {
+    let id = fake.add_comment(REPO, issue, user, body);
+    let payload = comment_payload(
+        fake,
+        world,
+        issue,
+        is_pull,
+        id,
+        (user, kind),
+        body,
+        "created",
+    );
+    let reply = served.deliver("issue_comment", &payload);
+    assert!(
+        reply.status == 202 || reply.status == 200,
+        "{}: {}",
+        reply.status,
+        reply.body
+    );
+    id
+}
+
+/// cairn's answer to comment `id`, once it is there.
+fn answer(fake: &FakeGitHub, issue: u64, id: u64) -> String {
+    let marker = format!("<!-- cairn:reply={id} -->");
+    wait(
+        &format!("the answer to comment {id}"),
+        Duration::from_secs(30),
+        || {
+            fake.comments(REPO, issue)
+                .into_iter()
+                .find(|c| c.body.contains(&marker))
+                .map(|c| c.body)
+        },
+    )
+}
+
+fn reactions(fake: &FakeGitHub, issue: u64, id: u64) -> Vec<String> {
+    fake.comments(REPO, issue)
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(|c| c.reactions.into_iter().map(|r| r.content).collect())
+        .unwrap_or_default()
+}
+
+/// A run's phase, once it has ended.
+fn final_phase(served: &Served, run: &str) -> String {
+    wait(
+        &format!("run {run} to end"),
+        Duration::from_secs(60),
+        || {
+            let reply = served.get(&format!("/api/v1/runs/{run}"));
+            if reply.status != 200 {
+                return None;
+            }
+            let v: Value = serde_json::from_str(&reply.body).ok()?;
+            let phase = v["run"]["phase"].as_str()?.to_string();
+            ["succeeded", "unchanged", "failed", "cancelled"]
+                .contains(&phase.as_str())
+                .then_some(phase)
+        },
+    )
+}
+
+/// The authorization matrix of `/cairn run`, end to end: the role comes
+/// from GitHub's permission API; forks and bots start nothing.
+#[test]
+fn comment_commands_follow_the_role_github_reports() {
+    let Setup {
+        fake,
+        world,
+        mut served,
+        _runtime,
+    } = setup("review", &[]);
+    fake.set_permission(REPO, "root", "admin");
+    fake.set_permission(REPO, "wanda", "write");
+    fake.set_permission(REPO, "reed", "read");
+    fake.set_permission(REPO, "ci-bot[bot]", "admin");
+    let issue = fake.add_issue(REPO);
+    let fork_pull = fake.add_fork_pull(REPO, "mallory/data", "patch-1", "main", "mallory");
+
+    let user = |login| (login, "User");
+    let by_admin = comment(
+        &fake,
+        &world,
+        &mut served,
+        (issue, false),
+        user("root"),
+        "Please refresh.\n/cairn run table",
+    );
+    let by_writer = comment(
+        &fake,
+        &world,
+        &mut served,
+        (issue, false),
+        user("wanda"),
+        "/cairn run table",
+    );
+    let by_reader = comment(
+        &fake,
+        &world,
+        &mut served,
+        (issue, false),
+        user("reed"),
+        "/cairn run table",
+    );
+    let by_nobody = comment(
+        &fake,
+        &world,
+        &mut served,
+        (issue, false),
+        user("nobody"),
+        "/cairn run table",
+    );
+    let on_fork = comment(
+        &fake,
+        &world,
+        &mut served,
+        (fork_pull, true),
+        user("root"),
+        "/cairn run table",
+    );
+    let by_bot = comment(
+        &fake,
+        &world,
+        &mut served,
+        (issue, false),
+        ("ci-bot[bot]", "Bot"),
+        "/cairn run table",
+    );
+
+    for id in [by_admin, by_writer] {
+        let text = answer(&fake, issue, id);
+        let run = format!("table-c{id}");
+        assert!(text.contains(&run), "{text}");
+        assert!(!text.contains("sorry"), "{text}");
+        assert_eq!(final_phase(&served, &run), "succeeded");
+    }
+    let text = answer(&fake, issue, by_reader);
+    assert!(
+        text.contains("sorry @reed, this needs write access to the repository (you have read)"),
+        "{text}"
+    );
+    let text = answer(&fake, issue, by_nobody);
+    assert!(text.contains("(you have none)"), "{text}");
+    let text = answer(&fake, fork_pull, on_fork);
+    assert!(text.contains("forks cannot start runs"), "{text}");
+    for (issue, id) in [
+        (issue, by_admin),
+        (issue, by_writer),
+        (issue, by_reader),
+        (issue, by_nobody),
+        (fork_pull, on_fork),
+    ] {
+        assert_eq!(reactions(&fake, issue, id), ["eyes"], "comment {id}");
+    }
+    // Refused commands started nothing.
+    for id in [by_reader, by_nobody, on_fork] {
+        assert_eq!(served.get(&format!("/api/v1/runs/table-c{id}")).status, 404);
+    }
+    // The bot is ignored: no reaction, no answer, no run (the others have
+    // long been answered, so it had its chance).
+    assert!(reactions(&fake, issue, by_bot).is_empty());
+    assert!(!fake
+        .comments(REPO, issue)
+        .iter()
+        .any(|c| c.body.contains(&format!("cairn:reply={by_bot}"))));
+    assert_eq!(
+        served.get(&format!("/api/v1/runs/table-c{by_bot}")).status,
+        404
+    );
+
+    // Several commands in one comment, typos answered with a suggestion,
+    // quoted and fenced commands ignored, an edited comment ignored.
+    let body = "> /cairn run table\n```\n/cairn cancel\n```\n/cairn run tabel\n/cairn stauts\n/cairn status\n/cairn help";
+    let id = comment(
+        &fake,
+        &world,
+        &mut served,
+        (issue, false),
+        user("wanda"),
+        body,
+    );
+    let text = answer(&fake, issue, id);
+    assert!(
+        text.contains("unknown pipeline `tabel` (did you mean `table`?)"),
+        "{text}"
+    );
+    assert!(text.contains("(did you mean `/cairn status`?)"), "{text}");
+    assert!(text.contains("- `table`: last run `table-c"), "{text}");
+    assert!(text.contains("/cairn run PIPELINE"), "{text}");
+    assert!(!text.contains("cancelling"), "{text}");
+    let edited = fake.add_comment(REPO, issue, "wanda", "/cairn run table");
+    let payload = comment_payload(
+        &fake,
+        &world,
+        issue,
+        false,
+        edited,
+        user("wanda"),
+        "/cairn run table",
+        "edited",
+    );
+    assert_eq!(served.deliver("issue_comment", &payload).status, 200);
+
+    // Without CAIRN_API_TOKEN the run API is closed.
+    let reply = http(
+        served.addr,
+        "POST",
+        "/api/v1/pipelines/table/runs",
+        &[],
+        b"",
+    );
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(reactions(&fake, issue, edited).is_empty());
+}
+
+#[test]
+fn the_run_api_needs_the_bearer_token_and_names_the_run() {
+    const API_TOKEN: &str = "api-token-for-tests-0123456789";
+    let Setup {
+        fake,
+        world,
+        mut served,
+        _runtime,
+    } = setup("review", &[("CAIRN_API_TOKEN", API_TOKEN)]);
+    let post = |auth: Option<&str>, path: &str, body: &[u8]| {
+        let mut headers = vec![("Content-Type", "application/json".to_string())];
+        if let Some(auth) = auth {
+            headers.push(("Authorization", auth.to_string()));
+        }
+        http(served.addr, "POST", path, &headers, body)
+    };
+    let path = "/api/v1/pipelines/table/runs";
+    for auth in [None, Some("Bearer wrong"), Some(API_TOKEN)] {
+        let reply = post(auth, path, b"");
+        assert_eq!(reply.status, 401, "{auth:?}: {}", reply.body);
+        assert!(!reply.body.contains(API_TOKEN));
+    }
+    let bearer = format!("Bearer {API_TOKEN}");
+    let reply = post(Some(&bearer), "/api/v1/pipelines/tabel/runs", b"");
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert!(
+        reply.body.contains("did you mean \\\"table\\\""),
+        "{}",
+        reply.body
+    );
+    let reply = post(Some(&bearer), path, b"{\"colour\": 1}");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+
+    let reply = post(Some(&bearer), path, br#"{"reason": "nightly CI"}"#);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let started: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(started["state"], "started");
+    assert_eq!(started["repository"], REPO);
+    assert_eq!(started["commit"], world.main());
+    let run = started["run"].as_str().unwrap().to_string();
+    assert!(run.starts_with("table-"), "{run}");
+    assert_eq!(final_phase(&served, &run), "succeeded");
+    let reply = served.get(path);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let listed: Value = serde_json::from_str(&reply.body).unwrap();
+    let runs = &listed["pipelines"][0]["runs"];
+    assert_eq!(runs[0]["id"], run.as_str());
+    assert_eq!(runs[0]["reason"], "api: nightly CI");
+    let pulls = open_pulls(&fake);
+    assert_eq!(pulls.len(), 1);
+
+    // `/cairn merge` on cairn's pull request merges it now.
+    fake.set_permission(REPO, "root", "admin");
+    let merge = comment(
+        &fake,
+        &world,
+        &mut served,
+        (pulls[0].number, true),
+        ("root", "User"),
+        "/cairn merge",
+    );
+    let text = answer(&fake, pulls[0].number, merge);
+    assert!(
+        text.contains(&format!("merged #{}", pulls[0].number)),
+        "{text}"
+    );
+    assert!(fake.pull(REPO, pulls[0].number).unwrap().merged);
+
+    // A schedule shows its next fire time on /metrics.
+    let scheduled = config("review").replace(
+        "merge = \"review\"\n",
+        "merge = \"review\"\nschedule = \"0 3 * * *\"\ntimezone = \"Europe/Paris\"\n",
+    );
+    push_and_notify(
+        &fake,
+        &world,
+        &mut served,
+        &[("pipelines.toml", &scheduled)],
+        "Nightly",
+    );
+    wait(
+        "the next fire time on /metrics",
+        Duration::from_secs(30),
+        || {
+            served
+            .get("/metrics")
+            .body
+            .lines()
+            .any(|l| {
+                l.starts_with(
+                    "cairn_schedule_next_fire_timestamp_seconds{repository=\"octo/data\",pipeline=\"table\"} ",
+                )
+            })
+            .then_some(())
+        },
+    );
+}

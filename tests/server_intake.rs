@@ -983,6 +983,7 @@ fn no_file_means_defaults_and_the_documented_example_says_the_same() {
                 &s.github.api_url,
                 &s.github.repositories,
                 s.github.merge_wait,
+                (s.catchup_window, s.commands, s.api.token.is_some()),
             )
         )
     };
@@ -1000,6 +1001,57 @@ fn no_file_means_defaults_and_the_documented_example_says_the_same() {
     let err = Settings::load(&flags, &vars).unwrap_err();
     assert!(matches!(err, SettingsError::Read { .. }), "{err}");
     assert!(err.to_string().contains("/nonexistent/cairn.toml"), "{err}");
+}
+
+#[test]
+fn command_access_catchup_window_and_the_api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "cairn.toml",
+        "catchup_window = \"2h\"\n[commands]\nmin_permission = \"maintain\"\nallow_forks = true\n",
+    );
+    let flags = Flags {
+        config: Some(config.clone()),
+        ..Flags::default()
+    };
+    let vars = env(&[
+        ("CAIRN_WEBHOOK_SECRET", "s"),
+        ("CAIRN_API_TOKEN", "api-token-value-42"),
+        ("CAIRN_COMMANDS_ALLOW_FORKS", "false"),
+    ]);
+    let s = Settings::load(&flags, &vars).unwrap();
+    assert_eq!(s.catchup_window, Duration::from_secs(7200));
+    assert_eq!(
+        s.commands.min_permission,
+        cairn::github::Permission::Maintain
+    );
+    assert!(!s.commands.allow_forks, "the environment wins");
+    assert_eq!(s.api.token.as_ref().unwrap().expose(), "api-token-value-42");
+    assert!(!format!("{s:?}").contains("api-token-value-42"));
+
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[commands]\nmin_permission = \"owner\"\n[api]\ntoken = \"api-token-in-file\"\n",
+    );
+    let err = Settings::from_toml(
+        &std::fs::read_to_string(&bad).unwrap(),
+        &bad,
+        &Flags::default(),
+        &env(&[("CAIRN_WEBHOOK_SECRET", "s")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`owner` is not a repository role"), "{err}");
+    assert!(err.contains("CAIRN_API_TOKEN"), "{err}");
+    assert!(!err.contains("api-token-in-file"), "{err}");
+    let err = Settings::load(
+        &Flags::default(),
+        &env(&[("CAIRN_WEBHOOK_SECRET", "s"), ("CAIRN_API_TOKEN", "")]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("CAIRN_API_TOKEN"), "{err}");
 }
 
 #[test]

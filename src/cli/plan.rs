@@ -59,6 +59,8 @@ struct SchedulePlan {
     /// The same, as people read it (`2026-11-28 02:00 UTC`).
     #[serde(skip)]
     next_text: Option<String>,
+    /// What happens to ticks missed while the service was down.
+    catchup: cairn::config::Catchup,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,6 +143,7 @@ fn describe(
                         .format("%Y-%m-%d %H:%M %Z")
                         .to_string()
                 }),
+                catchup: p.catchup,
             }
         }),
         on_push: p.on_push.as_ref().map(|o| OnPushPlan {
@@ -199,7 +202,10 @@ fn print_text(plan: &Plan) {
                 .as_deref()
                 .map(|t| format!(", next {t}"))
                 .unwrap_or_default();
-            println!("  schedule  {} ({}){next}", s.cron, s.timezone);
+            println!(
+                "  schedule  {} ({}){next}, catchup {}",
+                s.cron, s.timezone, s.catchup
+            );
         }
         if let Some(o) = &p.on_push {
             let branches = if o.branches.is_empty() {

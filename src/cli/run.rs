@@ -116,6 +116,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(Delivery::Pushed { branch, commit }) => {
             println!("{}: pointer commit {commit} on {branch}", summary.pipeline)
         }
+        Some(Delivery::Landed { branch, commit }) => println!(
+            "{}: {branch} already holds this version (at {commit}); no commit",
+            summary.pipeline
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

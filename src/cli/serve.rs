@@ -24,10 +24,12 @@ use cairn::settings::{self, Env, Flags, GithubAuth, Settings};
 
 Environment: CAIRN_WEBHOOK_SECRET(_FILE), CAIRN_GITHUB_TOKEN(_FILE), CAIRN_GITHUB_APP_ID,
 CAIRN_GITHUB_APP_KEY_FILE, CAIRN_GITHUB_API_URL, CAIRN_LISTEN, CAIRN_DATA_DIR, CAIRN_CONFIG,
-CAIRN_LOG_FORMAT (text|json), CAIRN_LOG (log filter).
+CAIRN_LOG_FORMAT (text|json), CAIRN_LOG (log filter), CAIRN_API_TOKEN (the run API),
+CAIRN_CATCHUP_WINDOW, CAIRN_COMMANDS_MIN_PERMISSION, CAIRN_COMMANDS_ALLOW_FORKS.
 
 Pages: GET / (the dashboard: pipelines, runs, versions), /healthz, /readyz, /metrics,
-/api/v1/runs/ID (JSON). Deliveries: POST /webhook.
+/api/v1/runs/ID (JSON), /api/v1/pipelines/NAME/runs (GET, and POST with the API token).
+Deliveries: POST /webhook.
 
 Exit status: 0 after a clean shutdown (SIGTERM or Ctrl-C), 1 when it cannot start (settings,
 listen address, GitHub credentials), 2 for bad usage.")]
@@ -98,6 +100,12 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
         jobs: args.jobs.max(1),
         limits: cairn::pipeline::Limits::default(),
         bot_login: None,
+        catchup_window: settings.catchup_window,
+        access: cairn::commands::AccessPolicy {
+            min_permission: settings.commands.min_permission,
+            allow_forks: settings.commands.allow_forks,
+        },
+        api_token: settings.api.token.clone(),
     };
     let executor = Arc::new(LocalExecutor::new(None));
     let service = Service::new(options, Arc::clone(&metrics), executor, shutdown.clone());

@@ -40,6 +40,11 @@ pub(crate) fn pipeline_digest(p: &Pipeline) -> String {
     if let Some(s) = &p.schedule {
         e.field("schedule", s.expr());
         e.field("timezone", s.timezone().name());
+        // Only when not the default, so that digests written before the key
+        // existed stay the same.
+        if p.catchup != super::Catchup::default() {
+            e.field("catchup", p.catchup.as_str());
+        }
     }
     if let Some(on_push) = &p.on_push {
         e.field("on_push", "");

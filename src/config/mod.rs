@@ -86,6 +86,8 @@ pub struct Pipeline {
     pub name: PipelineName,
     pub dataset: DatasetPath,
     pub schedule: Option<Schedule>,
+    /// What a schedule does about ticks missed while the service was down.
+    pub catchup: Catchup,
     pub on_push: Option<OnPush>,
     pub merge: MergePolicy,
     pub concurrency: Concurrency,
@@ -192,6 +194,22 @@ pub enum Concurrency {
     Queue,
 }
 
+/// What a schedule does, when the service starts again, about the ticks it
+/// missed while it was down (within the service's bounded catch-up window).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Catchup {
+    /// Skip them: only ticks that come on time run.
+    None,
+    /// Run the most recent missed tick, once.
+    #[default]
+    Latest,
+    /// Run each missed tick, oldest first (bounded).
+    All,
+}
+
 /// A value that is not one of an enum's spellings; shared by every `FromStr`
 /// here so CLI flags and the config file say the same thing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,6 +263,13 @@ spelled_enum!(
     Review = "review",
     Auto = "auto",
     Direct = "direct"
+);
+spelled_enum!(
+    Catchup,
+    "catch-up policy",
+    None = "none",
+    Latest = "latest",
+    All = "all"
 );
 spelled_enum!(
     Concurrency,

@@ -65,6 +65,7 @@ fn issue_example_yields_exactly_the_expected_model() {
         name: name.clone(),
         dataset: DatasetPath::new("datasets/employee_attrition.csv").unwrap(),
         schedule: Some(Schedule::new("0 2 * * *", chrono_tz::UTC).unwrap()),
+        catchup: Catchup::Latest,
         on_push: Some(OnPush::new(&["main"], &["etl/**"]).unwrap()),
         merge: MergePolicy::Auto,
         concurrency: Concurrency::Queue,
@@ -340,6 +341,16 @@ fn each_error_kind_has_its_exact_headline() {
             &["pipelines.toml:3:1: `timezone` is set but there is no `schedule` for it to apply to"],
         ),
         (
+            "catchup without schedule",
+            "[pipelines.p]\ndataset = \"d\"\ncatchup = \"all\"\ntasks.t.command = [\"x\"]\n",
+            &["pipelines.toml:3:1: `catchup` is set but there is no `schedule` for it to apply to"],
+        ),
+        (
+            "unknown catchup",
+            "[pipelines.p]\ndataset = \"d\"\nschedule = \"@daily\"\ncatchup = \"lates\"\ntasks.t.command = [\"x\"]\n",
+            &["pipelines.toml:4:11: `catchup`: unknown catch-up policy \"lates\" (expected one of: none, latest, all); did you mean \"latest\"?"],
+        ),
+        (
             "absolute dataset",
             "[pipelines.p]\ndataset = \"/data/x.csv\"\ntasks.t.command = [\"x\"]\n",
             &["pipelines.toml:2:11: `dataset`: invalid path \"/data/x.csv\": the path must be relative to the repository root, not absolute"],
@@ -612,6 +623,32 @@ fn schedule_in_a_timezone_through_the_file() {
     assert_eq!(
         s.next_after(after),
         Some(Utc.with_ymd_and_hms(2025, 3, 30, 1, 0, 0).unwrap())
+    );
+}
+
+#[test]
+fn catchup_defaults_to_latest_and_keeps_old_digests() {
+    let base = "[pipelines.p]\ndataset = \"d\"\nschedule = \"@daily\"\ntasks.t.command = [\"x\"]\n";
+    let plain = parse(base, FILE).unwrap();
+    assert_eq!(plain.pipeline("p").unwrap().catchup, Catchup::Latest);
+    let explicit = parse(
+        &base.replace("@daily\"\n", "@daily\"\ncatchup = \"latest\"\n"),
+        FILE,
+    )
+    .unwrap();
+    assert_eq!(
+        explicit.pipeline("p").unwrap().digest,
+        plain.pipeline("p").unwrap().digest
+    );
+    let all = parse(
+        &base.replace("@daily\"\n", "@daily\"\ncatchup = \"all\"\n"),
+        FILE,
+    )
+    .unwrap();
+    assert_eq!(all.pipeline("p").unwrap().catchup, Catchup::All);
+    assert_ne!(
+        all.pipeline("p").unwrap().digest,
+        plain.pipeline("p").unwrap().digest
     );
 }
 

@@ -21,8 +21,8 @@ use super::names::{check_env_name, normalise_relative};
 use super::schedule::{compile_glob, parse_timezone, OnPush, Schedule};
 use super::suggest::closest;
 use super::{
-    digest, kube, Config, DatasetPath, Defaults, Pipeline, PipelineName, Resources, Task, TaskName,
-    UnknownVariant,
+    digest, kube, Catchup, Config, DatasetPath, Defaults, Pipeline, PipelineName, Resources, Task,
+    TaskName, UnknownVariant,
 };
 
 const ROOT_KEYS: &[&str] = &["defaults", "pipelines"];
@@ -39,6 +39,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "dataset",
     "schedule",
     "timezone",
+    "catchup",
     "on_push",
     "merge",
     "concurrency",
@@ -520,6 +521,7 @@ impl Walker<'_> {
                 }),
         };
         let schedule = self.schedule(table);
+        let catchup = self.catchup(table);
         let on_push = match table.get("on_push") {
             Some(v) => self.on_push(v),
             None => None,
@@ -551,6 +553,7 @@ impl Walker<'_> {
             name: name?,
             dataset: dataset?,
             schedule,
+            catchup,
             on_push,
             merge,
             concurrency,
@@ -599,6 +602,20 @@ impl Walker<'_> {
                 None
             }
         }
+    }
+
+    /// `catchup` only means something next to a `schedule`.
+    fn catchup(&mut self, table: &Table<'_>) -> Catchup {
+        if let Some((key, _)) = table.get_key_value("catchup") {
+            if !table.contains_key("schedule") {
+                let span = self.key_span(key);
+                self.problem(
+                    span,
+                    "`catchup` is set but there is no `schedule` for it to apply to",
+                );
+            }
+        }
+        self.opt_enum(table, "catchup").unwrap_or_default()
     }
 
     fn on_push(&mut self, value: &Value<'_>) -> Option<OnPush> {

@@ -126,6 +126,14 @@ impl GitHubForge {
                     op: "fetch".into(),
                     reason: format!("the default branch {base_branch} does not exist"),
                 })?;
+            if already_landed(&repo, &proposal, &tip)? {
+                return Ok(Built {
+                    base: tip.clone(),
+                    commit: tip,
+                    foreign: Vec::new(),
+                    landed: true,
+                });
+            }
             check_conflicts(&repo, &proposal, &tip, &base_branch)?;
             let commit = repo.commit_changes(&tip, &proposal.changes, &proposal.message)?;
             let bot = proposal.branch();
@@ -137,6 +145,7 @@ impl GitHubForge {
                 base: tip,
                 commit,
                 foreign,
+                landed: false,
             })
         })
         .await
@@ -150,6 +159,9 @@ impl GitHubForge {
         let mut last = String::new();
         for _ in 0..DIRECT_ATTEMPTS {
             let built = self.build(proposal, base_branch).await?;
+            if built.landed {
+                return Ok(landed(base_branch, built));
+            }
             match self.push(base_branch, &built.commit, false).await? {
                 PushOutcome::Pushed => {
                     return Ok(Delivery::Pushed {
@@ -174,6 +186,9 @@ impl GitHubForge {
     ) -> Result<Delivery, ForgeError> {
         let branch = proposal.branch();
         let built = self.build(proposal, base_branch).await?;
+        if built.landed {
+            return Ok(landed(base_branch, built));
+        }
         let client = &self.repo.client;
         let existing = client.find_open_pull(&branch).await?;
         if !built.foreign.is_empty() {
@@ -359,6 +374,23 @@ struct Built {
     commit: String,
     /// Commits of people on the bot branch, which cairn must keep.
     foreign: Vec<String>,
+    /// The base already holds this version (`commit` is then the base).
+    landed: bool,
+}
+
+/// The base moved since the run started and already holds exactly what this
+/// proposal writes: an earlier delivery of the same version landed (a run
+/// repeated after a crash finds its own merged pull request).
+fn already_landed(repo: &GitRepo, proposal: &Proposal, tip: &str) -> Result<bool, ForgeError> {
+    if tip == proposal.base {
+        return Ok(false);
+    }
+    for FileChange { path, content } in &proposal.changes {
+        if repo.read_file(tip, path)? != *content {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The base moved since the run started: fine, unless the move touched a
@@ -381,6 +413,14 @@ fn check_conflicts(
         }
     }
     Ok(())
+}
+
+fn landed(base_branch: &str, built: Built) -> Delivery {
+    tracing::info!(branch = %base_branch, commit = %built.base, "this version is already on the base branch");
+    Delivery::Landed {
+        branch: base_branch.to_string(),
+        commit: built.base,
+    }
 }
 
 async fn blocking<T: Send + 'static>(

@@ -108,6 +108,10 @@ pub enum Delivery {
     },
     /// `direct`: committed straight onto `branch`.
     Pushed { branch: String, commit: String },
+    /// Nothing to deliver: `branch` already holds this version, at `commit`
+    /// (an earlier delivery of it landed, as when a run is repeated after a
+    /// crash that came after its pull request was merged).
+    Landed { branch: String, commit: String },
 }
 
 impl Delivery {
@@ -116,7 +120,8 @@ impl Delivery {
             Delivery::Proposed { commit, .. }
             | Delivery::Merged { commit, .. }
             | Delivery::NotMerged { commit, .. }
-            | Delivery::Pushed { commit, .. } => commit,
+            | Delivery::Pushed { commit, .. }
+            | Delivery::Landed { commit, .. } => commit,
         }
     }
 
@@ -125,7 +130,8 @@ impl Delivery {
             Delivery::Proposed { branch, .. }
             | Delivery::Merged { branch, .. }
             | Delivery::NotMerged { branch, .. }
-            | Delivery::Pushed { branch, .. } => branch,
+            | Delivery::Pushed { branch, .. }
+            | Delivery::Landed { branch, .. } => branch,
         }
     }
 }

@@ -93,6 +93,9 @@ pub struct PullRequest {
     pub html_url: String,
     pub head_ref: String,
     pub head_sha: String,
+    /// `owner/name` of the head branch's repository: another repository's
+    /// for a pull request from a fork; `None` when that fork was deleted.
+    pub head_repo: Option<String>,
     pub base_ref: String,
     pub draft: bool,
     pub merged: bool,

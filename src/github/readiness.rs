@@ -187,6 +187,7 @@ mod tests {
             html_url: "h".into(),
             head_ref: "cairn/daily".into(),
             head_sha: "abc".into(),
+            head_repo: Some("acme/data".into()),
             base_ref: "main".into(),
             draft: false,
             merged: false,

@@ -46,6 +46,14 @@ pub(crate) struct BranchWire {
     #[serde(rename = "ref")]
     pub ref_name: String,
     pub sha: String,
+    /// `null` when the head repository (a fork) was deleted.
+    #[serde(default)]
+    pub repo: Option<BranchRepoWire>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BranchRepoWire {
+    pub full_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +95,7 @@ impl From<PullWire> for PullRequest {
             html_url: w.html_url,
             head_ref: w.head.ref_name,
             head_sha: w.head.sha,
+            head_repo: w.head.repo.map(|r| r.full_name),
             base_ref: w.base.ref_name,
             draft: w.draft.unwrap_or(false),
             merged: w.merged.unwrap_or(w.merged_at.is_some()),

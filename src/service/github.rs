@@ -163,6 +163,41 @@ impl Host for GitHubHost {
         Ok(())
     }
 
+    fn chat(&self) -> Option<&RepoClient> {
+        Some(&self.repo.client)
+    }
+
+    async fn merge_now(&self, store: Arc<Store>, number: u64) -> Result<String, HostError> {
+        let api = |reason: String| HostError::Api {
+            repo: self.name.clone(),
+            reason,
+        };
+        let pull = store
+            .open_pulls()
+            .map_err(|e| api(e.to_string()))?
+            .into_iter()
+            .find(|p| p.number == number)
+            .ok_or_else(|| {
+                api(format!(
+                    "#{number} is not a pull request of cairn's that is still open"
+                ))
+            })?;
+        let message = self
+            .repo
+            .open()
+            .and_then(|r| r.commit_message(&pull.head_commit))
+            .unwrap_or_default();
+        match self
+            .forge_with(store)
+            .try_merge(&pull.pipeline, number, &pull.head_commit, &message)
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            Merge::Done => Ok(format!("merged #{number}")),
+            Merge::NotYet(why) => Ok(format!("not merged yet: {why}")),
+        }
+    }
+
     fn commit_url(&self, commit: &str) -> Option<String> {
         // The description is cached by every sync; before the first one
         // there is no link, which only costs a link.

@@ -77,6 +77,19 @@ pub trait Host: Send + Sync + 'static {
     fn pull_url(&self, _number: u64) -> Option<String> {
         None
     }
+    /// Where `/cairn` comment commands are read and answered: the GitHub
+    /// repository. Hosts without comments have none.
+    fn chat(&self) -> Option<&crate::github::RepoClient> {
+        None
+    }
+    /// Merge cairn's open pull request `number` now, if the forge allows it
+    /// (`/cairn merge`); the answer says what happened.
+    async fn merge_now(&self, _store: Arc<Store>, _number: u64) -> Result<String, HostError> {
+        Err(HostError::Api {
+            repo: self.name().to_string(),
+            reason: "this repository has no pull requests to merge".into(),
+        })
+    }
 }
 
 /// A git repository on this machine, served in place: runs read its

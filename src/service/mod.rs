@@ -13,10 +13,17 @@
 //! A reconcile, in order: sync the mirror; load pipelines.toml at the tip
 //! (broken: a failing `cairn/config` status, the last good config stays in
 //! force); pick the pipelines whose `on_push` matches what people changed
-//! ([`plan`]); run each through [`crate::reconciler::run`] with a commit
-//! status per pipeline; then record the tip as reconciled.
+//! ([`plan`]); hand each to its pipeline's run slot ([`slots`]), which runs
+//! it through [`crate::reconciler::run`] with a commit status; then record
+//! the tip as reconciled.
+//!
+//! Besides pushes, runs come from the clock (each pipeline's `schedule`,
+//! fired by a timer of the worker at the next tick: `runs.rs`), from
+//! `/cairn` comment commands (`commands.rs`) and from the API (`api.rs`).
+//! Every trigger goes through the same per-pipeline slot, so the pipeline's
+//! `concurrency` policy holds whatever started the run.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -25,19 +32,26 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::commands::AccessPolicy;
 use crate::config::{Config, Diagnostics};
 use crate::executor::Executor;
+use crate::github::Secret;
 use crate::metrics::Metrics;
 use crate::pipeline::Limits;
 use crate::reconciler::{self, RunContext, RunError, RunRequest, RunSummary};
-use crate::store::{Reconciled, RunPhase, Store, StoreError};
+use crate::store::{Reconciled, RunPhase, RunRecord, Store, StoreError};
 use crate::triggers::Event;
 
 pub mod api;
+mod clock;
+mod commands;
 mod github;
 mod host;
 pub mod plan;
+mod runs;
+pub mod slots;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use github::{github_repositories, GitHubHost};
 pub use host::{Host, HostError, LocalHost, Status, StatusState, Tip};
 
@@ -104,10 +118,20 @@ pub struct ServiceOptions {
     /// The login cairn's own pushes come from (`name[bot]` for an App):
     /// its pushes never start runs.
     pub bot_login: Option<String>,
+    /// How far back schedules look for ticks missed during downtime.
+    pub catchup_window: Duration,
+    /// Who may use `/cairn` comment commands.
+    pub access: AccessPolicy,
+    /// The bearer token of the run API; `None` disables it.
+    pub api_token: Option<Secret>,
 }
 
 pub struct Service {
     options: ServiceOptions,
+    clock: Arc<dyn Clock>,
+    /// Itself, for tasks spawned from `&self` (comment commands).
+    me: std::sync::Weak<Service>,
+    comments_in_flight: std::sync::atomic::AtomicUsize,
     metrics: Arc<Metrics>,
     executor: Arc<dyn Executor>,
     shutdown: CancellationToken,
@@ -123,6 +147,16 @@ struct Worker {
     wake: Notify,
     pulls: Mutex<VecDeque<PullClosed>>,
     health: Mutex<Health>,
+    /// One slot per pipeline: every trigger's runs go through it.
+    runs: Arc<slots::Dispatcher<runs::Job>>,
+    /// The config in force and the commit it applies to, once loaded:
+    /// schedules, commands and the API start runs from it.
+    current: Mutex<Option<runs::Loaded>>,
+    /// Runs a previous process left unfinished, to run again once the
+    /// config is loaded.
+    resume: Mutex<Vec<RunRecord>>,
+    /// Pipelines with a next-fire gauge on /metrics.
+    scheduled: Mutex<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,8 +180,22 @@ impl Service {
         executor: Arc<dyn Executor>,
         shutdown: CancellationToken,
     ) -> Arc<Service> {
-        Arc::new(Service {
+        Self::with_clock(options, metrics, executor, shutdown, Arc::new(SystemClock))
+    }
+
+    /// [`Service::new`] with the clock schedules read (tests set the time).
+    pub fn with_clock(
+        options: ServiceOptions,
+        metrics: Arc<Metrics>,
+        executor: Arc<dyn Executor>,
+        shutdown: CancellationToken,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Service> {
+        Arc::new_cyclic(|me| Service {
             options,
+            clock,
+            me: me.clone(),
+            comments_in_flight: std::sync::atomic::AtomicUsize::new(0),
             metrics,
             executor,
             shutdown,
@@ -191,13 +239,40 @@ impl Service {
         if !interrupted.is_empty() {
             tracing::warn!(%repo, runs = ?interrupted, "runs interrupted by a restart will run again");
         }
-        let worker = Arc::new(Worker {
-            host,
-            store: Arc::new(store),
-            runs_dir: state_dir.join("runs"),
-            wake: Notify::new(),
-            pulls: Mutex::new(VecDeque::new()),
-            health: Mutex::new(Health::default()),
+        let resume: Vec<RunRecord> = interrupted
+            .iter()
+            .filter_map(|id| store.run(id).ok().flatten())
+            .collect();
+        let service = Arc::downgrade(self);
+        let worker = Arc::new_cyclic(|me: &std::sync::Weak<Worker>| {
+            let me = me.clone();
+            let runner: slots::Runner<runs::Job> = Arc::new(
+                move |id: String, job: runs::Job, cancel: CancellationToken| {
+                    let (service, worker) = (service.clone(), me.clone());
+                    let run: slots::BoxFuture = Box::pin(async move {
+                        let (Some(service), Some(worker)) = (service.upgrade(), worker.upgrade())
+                        else {
+                            return;
+                        };
+                        service.execute(&worker, id, job, cancel).await;
+                        // A schedule backfill waiting for the slot goes on.
+                        worker.wake.notify_one();
+                    });
+                    run
+                },
+            );
+            Worker {
+                host,
+                store: Arc::new(store),
+                runs_dir: state_dir.join("runs"),
+                wake: Notify::new(),
+                pulls: Mutex::new(VecDeque::new()),
+                health: Mutex::new(Health::default()),
+                runs: slots::Dispatcher::new(runner, self.tasks.clone(), self.shutdown.clone()),
+                current: Mutex::new(None),
+                resume: Mutex::new(resume),
+                scheduled: Mutex::new(BTreeSet::new()),
+            }
         });
         self.repos_mut().insert(key, Arc::clone(&worker));
         let service = Arc::clone(self);
@@ -287,7 +362,7 @@ impl Service {
                     repo: pr.repo.full_name.clone(),
                 })
             }
-            Event::IssueComment(_) => ignored("comment commands are not enabled".into()),
+            Event::IssueComment(comment) => self.accept_comment(comment),
             Event::Ping { .. } => ignored("ping".into()),
             Event::Other { name } => ignored(format!("{name} events are not used")),
         }
@@ -385,6 +460,8 @@ impl Service {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .last_error = result.err().map(|e| e.to_string());
+            self.resume_interrupted(&worker);
+            let next_tick = self.fire_schedules(&worker);
             if let Err(e) = worker
                 .host
                 .retry_auto_merges(Arc::clone(&worker.store))
@@ -392,10 +469,19 @@ impl Service {
             {
                 tracing::warn!(%repo, "auto-merge: {e}");
             }
+            // One timer per worker, set to the next tick of any of its
+            // schedules (re-read from the clock after every wake-up).
+            let until_tick = next_tick
+                .and_then(|t| t.signed_duration_since(self.clock.now()).to_std().ok())
+                .unwrap_or(self.options.resync_interval);
             tokio::select! {
                 _ = worker.wake.notified() => {}
                 _ = tokio::time::sleep(self.options.resync_interval) => {}
-                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(until_tick) => {}
+                _ = self.shutdown.cancelled() => {
+                    self.keep_waiting(&worker);
+                    return;
+                }
             }
         }
     }
@@ -437,6 +523,7 @@ impl Service {
         let config = match replay.config {
             Ok(config) => {
                 worker.health_mut().config_loaded = true;
+                worker.set_current(&tip, &config);
                 let status = Status {
                     state: StatusState::Success,
                     context: "cairn/config".into(),
@@ -476,6 +563,19 @@ impl Service {
                     .store
                     .set_reconciled(&tip.branch, &kept)
                     .map_err(store_err)?;
+                if let (Some(previous), Some(commit)) =
+                    (&replay.previous, kept.config_commit.as_deref())
+                {
+                    if worker.current().is_none() {
+                        // After a restart onto a broken tip: the last good
+                        // config, at its own commit, is what is in force.
+                        let good = Tip {
+                            branch: tip.branch.clone(),
+                            commit: commit.to_string(),
+                        };
+                        worker.set_current(&good, previous);
+                    }
+                }
                 let mut health = worker.health_mut();
                 health.last_error = Some(format!("pipelines.toml: {error}"));
                 // The last good config stays in force, so the service is ready.
@@ -514,13 +614,13 @@ impl Service {
             runs = ?runs.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
             "reconcile"
         );
+        let config = Arc::new(config);
         for (pipeline, why) in runs {
             if self.shutdown.is_cancelled() {
                 // Leave the tip unreconciled: the next process replays it.
                 return Ok(());
             }
-            self.run_pipeline(worker, &tip, &config, &pipeline, &why)
-                .await;
+            self.submit_push(worker, &tip, &config, &pipeline, &why);
         }
         worker
             .store
@@ -528,19 +628,17 @@ impl Service {
             .map_err(store_err)
     }
 
-    /// Run one pipeline at `tip`, with a commit status before and after.
-    /// Failures are reported (status, log, store); they do not stop the
-    /// other pipelines of the same push.
-    async fn run_pipeline(
+    /// Hand a push's run of `pipeline` at `tip` to its slot. Its id is
+    /// `<pipeline>-<commit>`, so a push already run is not run again.
+    fn submit_push(
         &self,
-        worker: &Worker,
+        worker: &Arc<Worker>,
         tip: &Tip,
-        config: &Config,
+        config: &Arc<Config>,
         pipeline: &str,
         why: &plan::Why,
     ) {
-        let host = worker.host.as_ref();
-        let repo = host.name();
+        let repo = worker.host.name();
         let base = format!("{pipeline}-{}", &tip.commit[..tip.commit.len().min(12)]);
         let run_id = match next_run_id(&worker.store, &base) {
             Ok(Some(id)) => id,
@@ -553,18 +651,40 @@ impl Service {
                 return;
             }
         };
+        let job = runs::Job {
+            tip: tip.clone(),
+            config: Arc::clone(config),
+            pipeline: pipeline.to_string(),
+            reason: format!("push: {why}"),
+        };
+        self.submit(worker, run_id, job);
+    }
+
+    /// Run one pipeline (a job its slot started), with a commit status on
+    /// its source commit before and after. Failures are reported (status,
+    /// log, store); they do not stop other runs.
+    async fn execute(
+        &self,
+        worker: &Worker,
+        run_id: String,
+        job: runs::Job,
+        cancel: CancellationToken,
+    ) {
+        let host = worker.host.as_ref();
+        let pipeline = job.pipeline.as_str();
+        let tip = &job.tip;
         let context = format!("cairn/{pipeline}");
         let target_url = self.run_url(&run_id);
         let pending = Status {
             state: StatusState::Pending,
             context: context.clone(),
-            description: format!("running because {why}"),
+            description: format!("running because {}", job.reason),
             target_url: target_url.clone(),
         };
         self.status(host, &tip.commit, &pending).await;
 
         let started = Instant::now();
-        let result = match host.source(tip, config.clone()) {
+        let result = match host.source(tip, Config::clone(&job.config)) {
             Ok(source) => {
                 let ctx = RunContext {
                     store: Arc::clone(&worker.store),
@@ -578,25 +698,38 @@ impl Service {
                 };
                 let request = RunRequest {
                     pipeline: pipeline.to_string(),
-                    reason: format!("push: {why}"),
+                    reason: job.reason.clone(),
                     run_id: Some(run_id.clone()),
                     merge: None,
                     source_url: host.commit_url(&tip.commit),
                     run_url: target_url.clone(),
                 };
-                // A shutdown cancels the run; it is recorded as cancelled and
-                // runs again after the restart.
-                let cancel = self.shutdown.child_token();
+                // The token is cancelled by a newer run (`replace`), by
+                // `/cairn cancel`, or by shutdown (a child of it); a run cut
+                // short by shutdown runs again after the restart.
                 reconciler::run(&source, &request, &ctx, &cancel).await
             }
             Err(e) => Err(e),
         };
+        if let Err(RunError::Duplicate { .. }) = &result {
+            // Another replica or an earlier process has it: not ours to report.
+            tracing::debug!(repo = %host.name(), %pipeline, run = %run_id, "already recorded");
+            return;
+        }
+        if matches!(result, Err(RunError::Cancelled { .. })) && self.shutdown.is_cancelled() {
+            // Left unfinished on purpose: the next process marks it
+            // interrupted and runs it again (its status stays pending).
+            if let Err(e) = worker.store.set_phase(&run_id, RunPhase::Queued) {
+                tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
+            }
+            return;
+        }
         self.record(worker, pipeline, &run_id, started.elapsed(), &result);
         crate::failpoint::hit(crate::failpoint::Failpoint::RunFinished).await;
         let done = finished_status(&context, target_url, &result);
         if self.status(host, &tip.commit, &done).await {
             if let Err(e) = worker.store.mark_status_reported(&run_id) {
-                tracing::warn!(%repo, run = %run_id, "run store: {e}");
+                tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
             }
         }
     }
@@ -626,6 +759,26 @@ impl Service {
         }
     }
 
+    /// At shutdown, record each waiting run as unfinished, so the next
+    /// process marks it interrupted and runs it (as the active runs).
+    fn keep_waiting(&self, worker: &Worker) {
+        for (pipeline, id, job) in worker.runs.take_waiting() {
+            let run = crate::store::NewRun {
+                id: id.clone(),
+                pipeline,
+                reason: job.reason,
+                source_commit: job.tip.commit,
+            };
+            match worker.store.create_run(&run) {
+                Ok(_) => {
+                    tracing::info!(repo = %worker.host.name(), run = %id, "waiting run kept for the next start")
+                }
+                Err(e) => tracing::warn!(repo = %worker.host.name(), run = %id, "run store: {e}"),
+            }
+        }
+    }
+
+    /// The API page of a run, when the service knows its public URL.
     fn run_url(&self, run_id: &str) -> Option<String> {
         self.options
             .public_url
@@ -752,6 +905,21 @@ impl Worker {
 
     fn health_mut(&self) -> std::sync::MutexGuard<'_, Health> {
         self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The config in force and its commit, once one was loaded.
+    fn current(&self) -> Option<runs::Loaded> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_current(&self, tip: &Tip, config: &Config) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(runs::Loaded {
+            tip: tip.clone(),
+            config: Arc::new(config.clone()),
+        });
     }
 }
 
@@ -918,6 +1086,7 @@ fn describe(delivery: &crate::forge::Delivery) -> String {
         Delivery::Merged { into, .. } => format!("merged into {into}"),
         Delivery::NotMerged { branch, .. } => format!("proposed on {branch}, not merged yet"),
         Delivery::Pushed { branch, .. } => format!("committed to {branch}"),
+        Delivery::Landed { branch, .. } => format!("already on {branch}"),
     }
 }
 

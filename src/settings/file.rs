@@ -123,7 +123,7 @@ impl Walker<'_> {
             None => format!("`{name}`"),
         };
         let redact = Some(self.value_span(value));
-        if let Some(hint) = secret_hint(name) {
+        if let Some(hint) = secret_hint(section, name) {
             let message = format!(
                 "{place}: secrets are never read from the settings file, which is meant to \
                  be committed and shared; {hint}"
@@ -164,6 +164,7 @@ impl Walker<'_> {
         let raw = match value.as_ref() {
             ValueInner::String(s) => Raw::Str(s),
             ValueInner::Integer(n) => Raw::Int(*n),
+            ValueInner::Boolean(b) => Raw::Bool(*b),
             ValueInner::Array(items) => {
                 let mut strings = Vec::with_capacity(items.len());
                 for item in items {
@@ -191,10 +192,16 @@ impl Walker<'_> {
 }
 
 /// Where a secret goes instead, when `key` looks like one.
-fn secret_hint(key: &str) -> Option<&'static str> {
+fn secret_hint(section: Option<&str>, key: &str) -> Option<&'static str> {
     let k = key.to_ascii_lowercase();
     if k.ends_with("_file") || k.ends_with("_path") {
         return None;
+    }
+    if section == Some("api") && (k.contains("token") || k.contains("secret")) {
+        return Some(
+            "set CAIRN_API_TOKEN, or put the token in a file and name it with \
+             `[api] token_file` or CAIRN_API_TOKEN_FILE",
+        );
     }
     if k.contains("secret") {
         Some(

@@ -11,6 +11,7 @@ use std::time::Duration;
 use toml_span::Span;
 
 use super::LogFormat;
+use crate::github::Permission;
 
 /// One settings key: its table (`None` for the top level), its name, and the
 /// environment variable that overrides it (`CAIRN_<TABLE>_<KEY>`).
@@ -24,7 +25,7 @@ const fn key(section: Option<&'static str>, name: &'static str, env: &'static st
     Key { section, name, env }
 }
 
-pub(super) const SECTIONS: &[&str] = &["webhook", "github"];
+pub(super) const SECTIONS: &[&str] = &["webhook", "github", "commands", "api"];
 
 pub(super) const KEYS: &[Key] = &[
     key(None, "listen", "CAIRN_LISTEN"),
@@ -32,6 +33,7 @@ pub(super) const KEYS: &[Key] = &[
     key(None, "public_url", "CAIRN_PUBLIC_URL"),
     key(None, "log_format", "CAIRN_LOG_FORMAT"),
     key(None, "resync_interval", "CAIRN_RESYNC_INTERVAL"),
+    key(None, "catchup_window", "CAIRN_CATCHUP_WINDOW"),
     key(Some("webhook"), "secret_file", "CAIRN_WEBHOOK_SECRET_FILE"),
     key(Some("webhook"), "body_limit", "CAIRN_WEBHOOK_BODY_LIMIT"),
     key(
@@ -55,6 +57,17 @@ pub(super) const KEYS: &[Key] = &[
     key(Some("github"), "token_file", "CAIRN_GITHUB_TOKEN_FILE"),
     key(Some("github"), "repositories", "CAIRN_GITHUB_REPOSITORIES"),
     key(Some("github"), "merge_wait", "CAIRN_GITHUB_MERGE_WAIT"),
+    key(
+        Some("commands"),
+        "min_permission",
+        "CAIRN_COMMANDS_MIN_PERMISSION",
+    ),
+    key(
+        Some("commands"),
+        "allow_forks",
+        "CAIRN_COMMANDS_ALLOW_FORKS",
+    ),
+    key(Some("api"), "token_file", "CAIRN_API_TOKEN_FILE"),
 ];
 
 pub(super) fn find_key(section: Option<&str>, name: &str) -> Option<&'static Key> {
@@ -80,6 +93,7 @@ pub(super) struct Set<T> {
 pub(super) enum Raw<'a> {
     Str(&'a str),
     Int(i64),
+    Bool(bool),
     /// A TOML array of strings.
     Strings(Vec<&'a str>),
     /// Any other TOML type, by name ("a table", "a boolean", ...).
@@ -91,6 +105,7 @@ impl Raw<'_> {
         match self {
             Raw::Str(_) => "a string",
             Raw::Int(_) => "an integer",
+            Raw::Bool(_) => "a boolean",
             Raw::Strings(_) => "an array",
             Raw::Other(name) => name,
         }
@@ -116,11 +131,17 @@ pub(super) struct Layer {
     pub token_file: Option<Set<PathBuf>>,
     pub repositories: Option<Set<Vec<String>>>,
     pub merge_wait: Option<Set<Duration>>,
+    pub catchup_window: Option<Set<Duration>>,
+    pub min_permission: Option<Set<Permission>>,
+    pub allow_forks: Option<Set<bool>>,
+    pub api_token_file: Option<Set<PathBuf>>,
 }
 
 /// Bounds that keep a typo from becoming an outage.
 pub(super) const BODY_LIMIT_RANGE: (u64, u64) = (1024, 1 << 30);
 const CAPACITY_MAX: usize = 10_000_000;
+/// Backfilling more than a month of missed ticks is a mistake, not a policy.
+const MAX_CATCHUP_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
 
 impl Layer {
     /// Parses `raw` as the value of `key` and records it, replacing what an
@@ -184,6 +205,18 @@ impl Layer {
             (Some("github"), "merge_wait") => {
                 self.merge_wait = at(duration(string(raw)?, Duration::ZERO)?, o)
             }
+            (None, "catchup_window") => {
+                self.catchup_window = at(
+                    duration(string(raw)?, Duration::from_secs(60))
+                        .and_then(|d| at_most(d, MAX_CATCHUP_WINDOW))?,
+                    o,
+                )
+            }
+            (Some("commands"), "min_permission") => {
+                self.min_permission = at(permission(string(raw)?)?, o)
+            }
+            (Some("commands"), "allow_forks") => self.allow_forks = at(boolean(raw)?, o),
+            (Some("api"), "token_file") => self.api_token_file = at(path(raw)?, o),
             (section, name) => unreachable!("key {section:?}.{name} is in KEYS but not parsed"),
         }
         Ok(())
@@ -237,6 +270,43 @@ fn duration(text: &str, min: Duration) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+fn at_most(d: Duration, max: Duration) -> Result<Duration, String> {
+    if d > max {
+        return Err(format!(
+            "{} is too long: at most {}",
+            humantime::format_duration(d),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+/// A role on a GitHub repository, as GitHub names them.
+fn permission(text: &str) -> Result<Permission, String> {
+    match text {
+        "read" => Ok(Permission::Read),
+        "triage" => Ok(Permission::Triage),
+        "write" => Ok(Permission::Write),
+        "maintain" => Ok(Permission::Maintain),
+        "admin" => Ok(Permission::Admin),
+        _ => Err(format!(
+            "`{text}` is not a repository role: expected \"read\", \"triage\", \"write\", \
+             \"maintain\" or \"admin\""
+        )),
+    }
+}
+
+/// A TOML boolean, or (from the environment) `true` or `false`.
+fn boolean(raw: Raw<'_>) -> Result<bool, String> {
+    match raw {
+        Raw::Bool(b) => Ok(b),
+        Raw::Str("true") => Ok(true),
+        Raw::Str("false") => Ok(false),
+        Raw::Str(s) => Err(format!("`{s}` is not a boolean: expected true or false")),
+        other => Err(format!("expected true or false, found {}", other.found())),
+    }
 }
 
 /// A positive count: an integer, or (from the environment) its digits, with
@@ -393,6 +463,12 @@ mod tests {
         );
         assert_eq!(count(Raw::Str("100_000"), CAPACITY_MAX), Ok(100_000));
         assert!(count(Raw::Int(0), 10).is_err());
+        assert_eq!(permission("maintain"), Ok(Permission::Maintain));
+        assert!(permission("none").is_err());
+        assert_eq!(boolean(Raw::Str("true")), Ok(true));
+        assert_eq!(boolean(Raw::Bool(false)), Ok(false));
+        assert!(boolean(Raw::Str("yes")).is_err());
+        assert!(at_most(Duration::from_secs(40 * 24 * 3600), MAX_CATCHUP_WINDOW).is_err());
         assert_eq!(
             url("https://ghe.example.com/api/v3/"),
             Ok("https://ghe.example.com/api/v3".into())

@@ -7,7 +7,7 @@
 //!    there is no file and the defaults stand (a named file that cannot be
 //!    read is an error: a typo must not silently mean "defaults");
 //! 3. environment variables: `CAIRN_<KEY>` for a top-level key,
-//!    `CAIRN_<TABLE>_<KEY>` for a key of `[webhook]` or `[github]` (so
+//!    `CAIRN_<TABLE>_<KEY>` for a key of a table such as `[webhook]` (so
 //!    `[webhook] body_limit` is `CAIRN_WEBHOOK_BODY_LIMIT`); an empty
 //!    variable counts as unset, except `CAIRN_WEBHOOK_SECRET` and
 //!    `CAIRN_GITHUB_TOKEN`, where an empty value is an error (it is always a
@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{Diagnostic, Diagnostics};
+use crate::github::Permission;
 use crate::triggers::WebhookSecret;
 use layer::{Layer, Origin, Raw, Set, KEYS};
 
@@ -71,6 +72,10 @@ pub const DEFAULT_DEDUP_CAPACITY: usize = 100_000;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_MERGE_WAIT: Duration = Duration::from_secs(10 * 60);
+pub const DEFAULT_CATCHUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_MIN_PERMISSION: Permission = Permission::Write;
+/// The bearer token of `POST /api/v1/pipelines/{name}/runs`.
+pub const API_TOKEN_ENV: &str = "CAIRN_API_TOKEN";
 
 /// Every settings key as `(table, key, environment variable)`; `table` is
 /// `None` for the top level. For the reference (docs/configuration.md) and
@@ -113,8 +118,13 @@ pub struct Settings {
     /// webhook (`resync_interval`): this recovers pushes whose delivery was
     /// lost.
     pub resync_interval: Duration,
+    /// How far back a schedule looks for ticks missed while the service was
+    /// down (`catchup_window`); older ones are skipped whatever the policy.
+    pub catchup_window: Duration,
     pub webhook: WebhookSettings,
     pub github: GithubSettings,
+    pub commands: CommandSettings,
+    pub api: ApiSettings,
     /// The settings file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -148,6 +158,25 @@ pub struct GithubSettings {
     pub repositories: Vec<String>,
     /// How long auto-merge waits for required checks (`merge_wait`).
     pub merge_wait: Duration,
+}
+
+/// `[commands]`: who may use `/cairn` comment commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSettings {
+    /// The weakest role on the repository that may use them
+    /// (`min_permission`); `/cairn help` is open to everyone.
+    pub min_permission: Permission,
+    /// Whether comments on pull requests from forks may start runs
+    /// (`allow_forks`).
+    pub allow_forks: bool,
+}
+
+/// `[api]`: the run-trigger API.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSettings {
+    /// The bearer token `POST /api/v1/pipelines/{name}/runs` requires;
+    /// `None`: the route is disabled.
+    pub token: Option<Secret>,
 }
 
 /// GitHub credentials.
@@ -307,6 +336,7 @@ impl Settings {
         let at = Place { file };
         let webhook_secret = webhook_secret(&layer, env, flags, &at)?;
         let auth = github_auth(&layer, env, &at)?;
+        let api_token = api_token(&layer, env, &at)?;
         fn value<T>(set: Option<Set<T>>) -> Option<T> {
             set.map(|s| s.value)
         }
@@ -316,6 +346,7 @@ impl Settings {
             public_url: value(layer.public_url),
             log_format: value(layer.log_format).unwrap_or_default(),
             resync_interval: value(layer.resync_interval).unwrap_or(DEFAULT_RESYNC_INTERVAL),
+            catchup_window: value(layer.catchup_window).unwrap_or(DEFAULT_CATCHUP_WINDOW),
             webhook: WebhookSettings {
                 secret: webhook_secret,
                 body_limit: value(layer.body_limit).unwrap_or(DEFAULT_BODY_LIMIT),
@@ -329,6 +360,11 @@ impl Settings {
                 repositories: value(layer.repositories).unwrap_or_default(),
                 merge_wait: value(layer.merge_wait).unwrap_or(DEFAULT_MERGE_WAIT),
             },
+            commands: CommandSettings {
+                min_permission: value(layer.min_permission).unwrap_or(DEFAULT_MIN_PERMISSION),
+                allow_forks: value(layer.allow_forks).unwrap_or(false),
+            },
+            api: ApiSettings { token: api_token },
             file: file.map(|(_, p)| p.to_path_buf()),
         })
     }
@@ -418,6 +454,37 @@ fn read_secret(
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The API token: `CAIRN_API_TOKEN`, or a file named by
+/// `CAIRN_API_TOKEN_FILE` or `[api] token_file`; never both.
+fn api_token(layer: &Layer, env: &Env, at: &Place<'_>) -> Result<Option<Secret>, SettingsError> {
+    if env.is_set(API_TOKEN_ENV) {
+        if env.get("CAIRN_API_TOKEN_FILE").is_some() {
+            return Err(SettingsError::Env {
+                var: API_TOKEN_ENV,
+                message: "set either CAIRN_API_TOKEN or CAIRN_API_TOKEN_FILE, not both".into(),
+            });
+        }
+        let value = env.get(API_TOKEN_ENV).unwrap_or("");
+        return secret::non_empty(value)
+            .map(Some)
+            .ok_or_else(|| SettingsError::Env {
+                var: API_TOKEN_ENV,
+                message: "is set but empty".into(),
+            });
+    }
+    let Some(file) = &layer.api_token_file else {
+        return Ok(None);
+    };
+    let via = at.via(&file.origin, "`[api] token_file`");
+    match read_secret(&file.value, "the API token", &via)? {
+        Some(token) => Ok(Some(token)),
+        None => Err(at.error(
+            &file.origin,
+            format!("the API token file {} is empty", file.value.display()),
+        )),
+    }
 }
 
 fn github_auth(

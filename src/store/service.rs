@@ -1,6 +1,7 @@
 //! What the service remembers about a repository between reconciles: how far
 //! down its default branch it has reconciled, which commit's pipelines.toml
-//! is in force (the last good one), and the pull request open per pipeline.
+//! is in force (the last good one), the pull request open per pipeline, and
+//! the last schedule tick acted on per pipeline.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -12,6 +13,12 @@ CREATE TABLE IF NOT EXISTS reconciled (
     commit_sha TEXT NOT NULL,
     config_commit TEXT,
     seen_commit TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    pipeline TEXT PRIMARY KEY,
+    schedule TEXT NOT NULL,
+    last_fired INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pulls (
@@ -186,6 +193,43 @@ impl Store {
         Ok(())
     }
 
+    /// The last tick of `pipeline`'s schedule that was acted on (run, queued
+    /// or skipped), in unix seconds, with the schedule it belonged to (the
+    /// expression and timezone as one string): a changed schedule starts
+    /// afresh.
+    pub fn last_fired(&self, pipeline: &str) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT schedule, last_fired FROM schedules WHERE pipeline = ?1",
+                params![pipeline],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Record that `pipeline`'s schedule has been acted on up to `tick`.
+    pub fn set_last_fired(
+        &self,
+        pipeline: &str,
+        schedule: &str,
+        tick: i64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO schedules (pipeline, schedule, last_fired, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (pipeline) DO UPDATE SET schedule = excluded.schedule,
+                 last_fired = excluded.last_fired, updated_at = excluded.updated_at",
+            params![
+                pipeline,
+                schedule,
+                tick,
+                unix_ms(std::time::SystemTime::now())
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Finished runs, oldest first, whose final commit status never reached
     /// the forge (the process died between finishing the run and reporting
     /// it, or the forge refused), finished after `since` (Unix ms), leaving
@@ -304,6 +348,22 @@ mod tests {
         assert_eq!(store.forget_pull(7).unwrap(), Some("p".into()));
         assert_eq!(store.forget_pull(7).unwrap(), None);
         assert!(store.open_pulls().unwrap().is_empty());
+    }
+
+    #[test]
+    fn last_fired_ticks_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.last_fired("p").unwrap(), None);
+        store.set_last_fired("p", "@daily UTC", 100).unwrap();
+        store.set_last_fired("p", "@daily UTC", 200).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.last_fired("p").unwrap(),
+            Some(("@daily UTC".into(), 200))
+        );
     }
 
     #[test]

@@ -16,11 +16,16 @@
 //!    fields cairn acts on; every other event type is [`Event::Other`],
 //!    nothing to do. Errors say which event and which field.
 //!
+//! Schedules: [`ticks`] decides which cron ticks are due (pure, time passed
+//! in), with the catch-up policy after downtime. Comment commands are parsed
+//! in [`crate::commands`].
+//!
 //! Each error's `Display` is a short reason meant for the HTTP answer
 //! (401 for signatures, 400 for the rest); none echoes the secret.
 
 pub mod delivery;
 pub mod event;
+pub mod ticks;
 pub mod webhook;
 
 pub use delivery::{DeliveryId, DeliveryIdError, DELIVERY_HEADER};

@@ -165,6 +165,9 @@ pub struct FakePull {
     pub head_sha: String,
     /// Further `GET`s that answer `mergeable: null` ("still computing").
     pub computing: u32,
+    /// `owner/name` of the fork the head branch lives in; `None`: this
+    /// repository.
+    pub head_repo: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -525,6 +528,42 @@ impl FakeGitHub {
             reactions: Vec::new(),
         });
         id
+    }
+
+    /// Opens a pull request by `user` from branch `head` of the fork
+    /// `fork` (`owner/name`, which the fake does not host) into `base`;
+    /// returns its number. Only its description is served.
+    pub fn add_fork_pull(&self, repo: &str, fork: &str, head: &str, base: &str, user: &str) -> u64 {
+        let mut world = self.world();
+        let id = world.id();
+        let r = world.repo_mut(repo).expect("repository");
+        let number = r.next_number;
+        r.next_number += 1;
+        let now = now_text();
+        r.pulls.insert(
+            number,
+            FakePull {
+                number,
+                id,
+                title: format!("Changes from {fork}"),
+                body: None,
+                head: head.to_owned(),
+                base: base.to_owned(),
+                user: Login::user(user),
+                state: "open".into(),
+                draft: false,
+                merged: false,
+                merge_commit_sha: None,
+                created_at: now.clone(),
+                updated_at: now,
+                closed_at: None,
+                merged_at: None,
+                head_sha: "0123456789abcdef0123456789abcdef01234567".into(),
+                computing: 0,
+                head_repo: Some(fork.to_owned()),
+            },
+        );
+        number
     }
 
     /// The next `gets` reads of pull request `number` answer `mergeable: null`.
@@ -1409,6 +1448,34 @@ fn merge_tree(git_dir: &Path, base: &str, head: &str) -> Option<git2::Oid> {
     index.write_tree_to(&repo).ok()
 }
 
+/// A pull request's `head`: in this repository, or in a fork.
+fn head_json(base: &str, repo: &FakeRepo, pull: &FakePull, sha: &str, owner: &Login) -> Value {
+    match &pull.head_repo {
+        None => json!({
+            "label": format!("{}:{}", repo.owner, pull.head),
+            "ref": pull.head,
+            "sha": sha,
+            "user": user_json(base, owner),
+            "repo": repo_json(base, repo),
+        }),
+        Some(fork) => {
+            let fork_owner = fork.split('/').next().unwrap_or(fork);
+            let mut fork_repo = repo_json(base, repo);
+            fork_repo["full_name"] = json!(fork);
+            fork_repo["name"] = json!(fork.split('/').nth(1).unwrap_or(fork));
+            fork_repo["fork"] = json!(true);
+            fork_repo["owner"] = user_json(base, &Login::user(fork_owner));
+            json!({
+                "label": format!("{fork_owner}:{}", pull.head),
+                "ref": pull.head,
+                "sha": pull.head_sha,
+                "user": user_json(base, &Login::user(fork_owner)),
+                "repo": fork_repo,
+            })
+        }
+    }
+}
+
 fn pull_json(base: &str, repo: &FakeRepo, pull: &FakePull, detail: Option<&Mergeability>) -> Value {
     let full = format!("{}/{}", repo.owner, repo.name);
     let owner = Login {
@@ -1437,13 +1504,7 @@ fn pull_json(base: &str, repo: &FakeRepo, pull: &FakePull, detail: Option<&Merge
         "merged_at": pull.merged_at,
         "merge_commit_sha": pull.merge_commit_sha,
         "draft": pull.draft,
-        "head": {
-            "label": format!("{}:{}", repo.owner, pull.head),
-            "ref": pull.head,
-            "sha": head_sha,
-            "user": user_json(base, &owner),
-            "repo": repo_json(base, repo),
-        },
+        "head": head_json(base, repo, pull, &head_sha, &owner),
         "base": {
             "label": format!("{}:{}", repo.owner, pull.base),
             "ref": pull.base,
@@ -1619,6 +1680,7 @@ async fn create_pull(
             merged_at: None,
             head_sha,
             computing: 0,
+            head_repo: None,
         },
     );
     // Right after creation GitHub has not computed mergeability yet.

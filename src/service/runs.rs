@@ -1,0 +1,224 @@
+//! Runs that do not come from a push replay: schedule ticks, runs a restart
+//! cut short, and the one submission path every trigger shares.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::slots::Submitted;
+use super::{next_run_id, Service, Tip, Worker};
+use crate::config::Config;
+use crate::triggers::ticks;
+
+/// Most missed ticks of one schedule run by `catchup = "all"`.
+pub const MAX_BACKFILL: usize = 100;
+
+/// The config in force and the commit it was read at.
+#[derive(Clone)]
+pub(super) struct Loaded {
+    pub tip: Tip,
+    pub config: Arc<Config>,
+}
+
+/// One run waiting for, or holding, its pipeline's slot.
+pub(super) struct Job {
+    /// The commit the run reads.
+    pub tip: Tip,
+    pub config: Arc<Config>,
+    pub pipeline: String,
+    /// Why it runs, for the run record and the commit status.
+    pub reason: String,
+}
+
+impl Service {
+    /// Offer a run to its pipeline's slot, under the pipeline's policy.
+    pub(super) fn submit(&self, worker: &Worker, run_id: String, job: Job) -> Submitted {
+        let policy = job
+            .config
+            .pipeline(&job.pipeline)
+            .map(|p| p.concurrency)
+            .unwrap_or_default();
+        let pipeline = job.pipeline.clone();
+        let reason = job.reason.clone();
+        let outcome = worker.runs.submit(&pipeline, policy, run_id.clone(), job);
+        tracing::info!(
+            repo = %worker.host.name(),
+            %pipeline,
+            run = %run_id,
+            %reason,
+            %policy,
+            "run {outcome}"
+        );
+        outcome
+    }
+
+    /// Fire the schedule ticks that are due, and return the next tick of
+    /// any schedule (for the worker's timer).
+    ///
+    /// The last tick acted on is persisted per pipeline, and a tick's run id
+    /// is `<pipeline>-<unix time>`, so no tick runs twice, across restarts
+    /// or replicas. A schedule seen for the first time (or changed) starts
+    /// from now: installing cairn does not backfill history.
+    pub(super) fn fire_schedules(&self, worker: &Worker) -> Option<DateTime<Utc>> {
+        let loaded = worker.current()?;
+        let repo = worker.host.name();
+        let now = self.clock.now();
+        let mut soonest: Option<DateTime<Utc>> = None;
+        let mut scheduled = std::collections::BTreeSet::new();
+        for pipeline in loaded.config.pipelines.values() {
+            let Some(schedule) = &pipeline.schedule else {
+                continue;
+            };
+            let name = pipeline.name.as_str();
+            scheduled.insert(name.to_string());
+            let key = format!("{} {}", schedule.expr(), schedule.timezone().name());
+            let last = match worker.store.last_fired(name) {
+                Ok(Some((k, t))) if k == key => DateTime::from_timestamp(t, 0).unwrap_or(now),
+                Ok(_) => {
+                    if let Err(e) = worker.store.set_last_fired(name, &key, now.timestamp()) {
+                        tracing::warn!(%repo, pipeline = %name, "schedule: {e}");
+                    }
+                    now
+                }
+                Err(e) => {
+                    tracing::warn!(%repo, pipeline = %name, "schedule: {e}");
+                    continue;
+                }
+            };
+            let due = ticks::due(
+                schedule,
+                last,
+                now,
+                pipeline.catchup,
+                self.options.catchup_window,
+                MAX_BACKFILL,
+            );
+            if due.skipped > 0 || due.older {
+                tracing::info!(
+                    %repo,
+                    pipeline = %name,
+                    skipped = due.skipped,
+                    before_window = due.older,
+                    catchup = %pipeline.catchup,
+                    "missed schedule ticks not run"
+                );
+            }
+            let mut acted_to = if due.ticks.is_empty() {
+                Some(now)
+            } else {
+                None
+            };
+            let count = due.ticks.len();
+            for (i, tick) in due.ticks.iter().enumerate() {
+                // A backfill goes one tick at a time: each waits for the
+                // slot to be free (every run's end wakes the worker), so the
+                // policy only ever judges the newest tick.
+                let backfill = i + 1 < count;
+                if backfill && !worker.runs.is_idle(name) {
+                    break;
+                }
+                let run_id = ticks::run_id(name, *tick);
+                match worker.store.run(&run_id) {
+                    Ok(Some(_)) => {
+                        tracing::debug!(%repo, run = %run_id, "tick already run");
+                    }
+                    Ok(None) => {
+                        let local = tick.with_timezone(&schedule.timezone());
+                        let job = Job {
+                            tip: loaded.tip.clone(),
+                            config: Arc::clone(&loaded.config),
+                            pipeline: name.to_string(),
+                            reason: format!(
+                                "schedule: {} ({})",
+                                local.format("%Y-%m-%d %H:%M %Z"),
+                                schedule.expr()
+                            ),
+                        };
+                        self.submit(worker, run_id, job);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%repo, pipeline = %name, "schedule: {e}");
+                        break;
+                    }
+                }
+                // The newest tick covers everything up to now.
+                acted_to = Some(if backfill { *tick } else { now.max(*tick) });
+            }
+            if let Some(t) = acted_to {
+                if let Err(e) = worker.store.set_last_fired(name, &key, t.timestamp()) {
+                    tracing::warn!(%repo, pipeline = %name, "schedule: {e}");
+                }
+            }
+            // A backfill stopped early goes on when the active run ends
+            // (which wakes the worker), not on this timer.
+            let next = due.next;
+            self.metrics
+                .set_next_fire(repo, name, next.map(|t| t.timestamp()));
+            soonest = match (soonest, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let mut shown = worker.scheduled.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in shown.difference(&scheduled) {
+            self.metrics.set_next_fire(repo, gone, None);
+        }
+        *shown = scheduled;
+        soonest
+    }
+
+    /// Submit again the runs a previous process left unfinished, once a
+    /// config is in force, under a numbered id (`<id>.2`).
+    pub(super) fn resume_interrupted(&self, worker: &Worker) {
+        let Some(loaded) = worker.current() else {
+            return;
+        };
+        let records: Vec<_> =
+            std::mem::take(&mut *worker.resume.lock().unwrap_or_else(|e| e.into_inner()));
+        for record in records {
+            if loaded.config.pipeline(&record.pipeline).is_none() {
+                tracing::info!(run = %record.id, "not resumed: its pipeline is gone");
+                continue;
+            }
+            let run_id = match next_run_id(&worker.store, base_id(&record.id)) {
+                Ok(Some(id)) => id,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(run = %record.id, "not resumed: {e}");
+                    continue;
+                }
+            };
+            let job = Job {
+                tip: Tip {
+                    branch: loaded.tip.branch.clone(),
+                    commit: record.source_commit.clone(),
+                },
+                config: Arc::clone(&loaded.config),
+                pipeline: record.pipeline.clone(),
+                reason: record.reason.clone(),
+            };
+            self.submit(worker, run_id, job);
+        }
+    }
+}
+
+/// A run id without its re-run number (`p-abc.2` -> `p-abc`).
+fn base_id(id: &str) -> &str {
+    match id.rsplit_once('.') {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn re_runs_share_their_base_id() {
+        assert_eq!(base_id("p-abc.2"), "p-abc");
+        assert_eq!(base_id("p-abc"), "p-abc");
+        assert_eq!(base_id("p-1748822400"), "p-1748822400");
+        assert_eq!(base_id("p.x"), "p.x");
+    }
+}
