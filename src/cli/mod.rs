@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 
 use cairn::config::MergePolicy;
 
+mod controller;
 mod data;
 mod init;
+mod k8s;
 mod plan;
 mod run;
 mod runs;
@@ -46,6 +48,9 @@ pub enum Command {
         pipeline: Option<String>,
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+        /// Print the pods a run would create on Kubernetes, as YAML.
+        #[arg(long)]
+        kubernetes: bool,
     },
     /// Run a pipeline now: fetch, tasks, publish, commit the new pointer.
     Run(run::RunArgs),
@@ -70,12 +75,21 @@ pub enum Command {
     /// Serve GitHub webhooks (or one local repository): run the pipelines a
     /// push concerns and propose each new dataset version.
     Serve(serve::ServeArgs),
+    /// Print the PipelineRun CustomResourceDefinition (Kubernetes mode) as YAML.
+    Crd,
+    /// Reconcile PipelineRuns into pods (Kubernetes mode; one leader at a time).
+    Controller(controller::ControllerArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { file } => validate::validate(&file),
-        Command::Plan { pipeline, repo } => plan::plan(&repo, pipeline.as_deref()),
+        Command::Plan {
+            pipeline,
+            repo,
+            kubernetes: true,
+        } => k8s::plan_pods(&repo, pipeline.as_deref()),
+        Command::Plan { pipeline, repo, .. } => plan::plan(&repo, pipeline.as_deref()),
         Command::Run(args) => run::run(args),
         Command::Runs {
             pipeline,
@@ -87,6 +101,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => data::publish(args),
         Command::Fetch(args) => data::fetch(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Crd => k8s::crd(),
+        Command::Controller(args) => controller::controller(args),
     }
 }
 
