@@ -132,11 +132,11 @@ fn step<'a>(object: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {name} in {object:#}"))
 }
 
-/// Steps created more than once for the same attempt.
-fn duplicates(fake: &FakeKube) -> Vec<(String, String)> {
+/// Pods created more than once under the same name (run, step and attempt).
+fn duplicates(fake: &FakeKube) -> Vec<String> {
     let mut seen = BTreeMap::new();
     for pod in fake.created_pods() {
-        *seen.entry((pod.step, pod.attempt)).or_insert(0) += 1;
+        *seen.entry(pod.name).or_insert(0) += 1;
     }
     seen.into_iter()
         .filter(|(_, n)| *n > 1)
