@@ -14,6 +14,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test
+echo "== deploy/ rendered with kustomize and validated against the Kubernetes schemas"
+scripts/validate-deploy.sh
 echo "== dashboard in a real browser"
 scripts/dashboard-check.sh
 echo "== README demo"

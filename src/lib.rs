@@ -7,6 +7,7 @@
 //! - [`dataset`]: the built-in steps: publish a workspace output to a remote, fetch it back.
 //! - [`pipeline`]: the run state machine: (state, event) -> (state, actions) (pure).
 //! - [`executor`]: runs one task attempt (local processes).
+//! - [`k8s`]: Kubernetes mode: PipelineRuns reconciled into one pod per step.
 //! - [`forge`]: where pointer commits go (a local git repository).
 //! - [`store`]: run history (SQLite).
 //! - [`dashboard`]: the read-only HTML pages `cairn serve` shows (pure rendering, IO at its edge).
@@ -23,6 +24,7 @@ pub mod executor;
 pub mod failpoint;
 pub mod forge;
 pub mod github;
+pub mod k8s;
 pub mod metrics;
 pub mod pipeline;
 pub mod reconciler;

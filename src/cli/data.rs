@@ -21,6 +21,10 @@ pub struct PublishArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JSON result to this file (on Kubernetes, the
+    /// container's termination log, which is how the controller reads it).
+    #[arg(long)]
+    pub result_file: Option<PathBuf>,
     /// Parallel uploads.
     #[arg(long, default_value_t = cairn::dataset::default_jobs())]
     pub jobs: usize,
@@ -54,6 +58,10 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
     ))?;
     cairn::dataset::write_pointer(&root, dataset.as_str(), &report.output)
         .with_context(|| format!("cannot write {}", dataset.pointer_path()))?;
+    if let Some(path) = &args.result_file {
+        std::fs::write(path, serde_json::to_string(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

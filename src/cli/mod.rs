@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 
 use cairn::config::MergePolicy;
 
+mod controller;
 mod data;
 mod init;
+mod k8s;
 mod plan;
 mod run;
 mod runs;
@@ -104,6 +106,9 @@ Exit status: 0 on success, 1 on an error (no pipelines.toml, unknown pipeline), 
         /// Text for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// Print the pods a run would create on Kubernetes, as YAML.
+        #[arg(long)]
+        kubernetes: bool,
     },
     /// Run a pipeline now: fetch, tasks, publish, commit the new pointer.
     #[command(after_help = "Examples:
@@ -184,6 +189,20 @@ Exit status: 0 on success, 2 for an unknown shell.")]
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the PipelineRun CustomResourceDefinition (Kubernetes mode) as YAML.
+    #[command(after_help = "Examples:
+  cairn crd > deploy/crd.yaml
+  cairn crd | kubectl apply -f -
+
+Exit status: 0 on success, 2 for bad usage.")]
+    Crd,
+    /// Reconcile PipelineRuns into pods (Kubernetes mode; one leader at a time).
+    #[command(after_help = "Examples:
+  cairn controller                      # in the cluster, with its service account
+  cairn controller --namespace cairn
+
+Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for bad usage.")]
+    Controller(controller::ControllerArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -192,7 +211,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan {
             pipeline,
             repo,
+            kubernetes: true,
+            ..
+        } => k8s::plan_pods(&repo, pipeline.as_deref()),
+        Command::Plan {
+            pipeline,
+            repo,
             output,
+            ..
         } => plan::plan(&repo, pipeline.as_deref(), output),
         Command::Run(args) => run::run(args),
         Command::Runs {
@@ -214,6 +240,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut command, "cairn", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Crd => k8s::crd(),
+        Command::Controller(args) => controller::controller(args),
     }
 }
 

@@ -227,7 +227,7 @@ fn github_client(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<
         .build()?)
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,

@@ -294,6 +294,7 @@ mod tests {
             resources: Default::default(),
             env_from: vec![],
             node_selector: BTreeMap::new(),
+            tolerations: vec![],
             service_account: None,
             image_pull_secrets: vec![],
             workdir: None,

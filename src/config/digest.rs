@@ -103,6 +103,12 @@ fn task_fields(e: &mut Encoder, t: &Task) {
         e.field("node_selector", k);
         e.field("=", v);
     }
+    for t in &t.tolerations {
+        e.opt("toleration_key", t.key.as_deref());
+        e.opt("operator", t.operator.as_deref());
+        e.opt("value", t.value.as_deref());
+        e.opt("effect", t.effect.as_deref());
+    }
     e.opt("service_account", t.service_account.as_deref());
     for s in &t.image_pull_secrets {
         e.field("image_pull_secret", s);

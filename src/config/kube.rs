@@ -112,6 +112,40 @@ pub(crate) fn check_label_value(s: &str) -> Result<(), String> {
     }
 }
 
+pub(crate) fn check_toleration_operator(s: &str) -> Result<(), String> {
+    match s {
+        "Equal" | "Exists" => Ok(()),
+        _ => Err(format!(
+            "{s:?} is not a toleration operator (expected \"Equal\" or \"Exists\")"
+        )),
+    }
+}
+
+pub(crate) fn check_taint_effect(s: &str) -> Result<(), String> {
+    match s {
+        "NoSchedule" | "PreferNoSchedule" | "NoExecute" => Ok(()),
+        _ => Err(format!(
+            "{s:?} is not a taint effect (expected \"NoSchedule\", \"PreferNoSchedule\" or \"NoExecute\")"
+        )),
+    }
+}
+
+/// The rules the API server applies across a toleration's fields.
+pub(crate) fn check_toleration(
+    key: Option<&str>,
+    operator: Option<&str>,
+    value: Option<&str>,
+) -> Result<(), String> {
+    let exists = operator == Some("Exists");
+    if exists && value.is_some_and(|v| !v.is_empty()) {
+        return Err("value must be empty when operator is \"Exists\"".into());
+    }
+    if key.is_none() && !exists {
+        return Err("a toleration without a key must have operator \"Exists\" (it then tolerates every taint)".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

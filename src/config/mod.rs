@@ -133,6 +133,8 @@ pub struct Task {
     /// Secrets or ConfigMaps whose keys become environment variables (Kubernetes).
     pub env_from: Vec<String>,
     pub node_selector: BTreeMap<String, String>,
+    /// Taints the task's pods tolerate (Kubernetes).
+    pub tolerations: Vec<Toleration>,
     pub service_account: Option<String>,
     pub image_pull_secrets: Vec<String>,
     /// Directory to run in, relative to the workspace and normalised;
@@ -147,6 +149,18 @@ pub struct Resources {
     pub cpu: Option<String>,
     pub memory: Option<String>,
     pub gpu: Option<u32>,
+}
+
+/// A pod toleration (`tolerations = [{ key = "nvidia.com/gpu", operator =
+/// "Exists", effect = "NoSchedule" }]`), checked as Kubernetes would.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Toleration {
+    pub key: Option<String>,
+    /// `Equal` (the default) or `Exists`.
+    pub operator: Option<String>,
+    pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; none means all.
+    pub effect: Option<String>,
 }
 
 /// `[defaults]` as written: fallbacks for every pipeline and task.

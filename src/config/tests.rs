@@ -56,6 +56,7 @@ fn issue_example_yields_exactly_the_expected_model() {
         resources: Resources::default(),
         env_from: vec![],
         node_selector: BTreeMap::new(),
+        tolerations: vec![],
         service_account: None,
         image_pull_secrets: vec![],
         workdir: None,
@@ -172,6 +173,7 @@ command = ["python3", "train.py"]
 resources = { cpu = "500m", memory = "1Gi", gpu = 1 }
 env_from = ["secret-name", "config.v1"]
 node_selector = { "kubernetes.io/arch" = "amd64" }
+tolerations = [{ key = "nvidia.com/gpu", operator = "Exists", effect = "NoSchedule" }]
 service_account = "trainer"
 image_pull_secrets = ["regcred"]
 "#;
@@ -194,6 +196,48 @@ image_pull_secrets = ["regcred"]
     assert_eq!(t.node_selector["kubernetes.io/arch"], "amd64");
     assert_eq!(t.service_account.as_deref(), Some("trainer"));
     assert_eq!(t.image_pull_secrets, ["regcred"]);
+    assert_eq!(
+        t.tolerations,
+        [crate::config::Toleration {
+            key: Some("nvidia.com/gpu".into()),
+            operator: Some("Exists".into()),
+            value: None,
+            effect: Some("NoSchedule".into()),
+        }]
+    );
+}
+
+#[test]
+fn tolerations_are_checked_as_kubernetes_would() {
+    let src = r#"
+[pipelines.p]
+dataset = "d"
+[pipelines.p.tasks.train]
+command = ["true"]
+tolerations = [
+  { key = "gpu", operator = "Exists", value = "yes" },
+  { key = "gpu", operator = "Equals" },
+  { effect = "NoSchedul" },
+  { key = "gpu", value = "a100", efect = "NoSchedule" },
+]
+"#;
+    let errors = parse(src, FILE).unwrap_err().to_string();
+    assert!(
+        errors.contains("value must be empty when operator is \"Exists\""),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("\"Equals\" is not a toleration operator"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("\"NoSchedul\" is not a taint effect"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("unknown key `efect` in a toleration (did you mean `effect`?)"),
+        "{errors}"
+    );
 }
 
 #[test]

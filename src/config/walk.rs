@@ -22,7 +22,7 @@ use super::schedule::{compile_glob, parse_timezone, OnPush, Schedule};
 use super::suggest::closest;
 use super::{
     digest, kube, Catchup, Config, DatasetPath, Defaults, Pipeline, PipelineName, Resources, Task,
-    TaskName, UnknownVariant,
+    TaskName, Toleration, UnknownVariant,
 };
 
 const ROOT_KEYS: &[&str] = &["defaults", "pipelines"];
@@ -59,11 +59,13 @@ const TASK_KEYS: &[&str] = &[
     "resources",
     "env_from",
     "node_selector",
+    "tolerations",
     "service_account",
     "image_pull_secrets",
     "workdir",
 ];
 const RESOURCES_KEYS: &[&str] = &["cpu", "memory", "gpu"];
+const TOLERATION_KEYS: &[&str] = &["key", "operator", "value", "effect"];
 
 /// Every table of the file and the keys it accepts, as the reference
 /// (docs/configuration.md) names them; a test keeps the two equal.
@@ -809,6 +811,7 @@ impl Walker<'_> {
         let resources = self.resources(table);
         let env_from = self.object_names(table, "env_from");
         let node_selector = self.node_selector(table);
+        let tolerations = self.tolerations(table);
         let service_account = self.opt_checked(table, "service_account", kube::check_object_name);
         let image_pull_secrets = self.object_names(table, "image_pull_secrets");
         let workdir = self.workdir(table);
@@ -834,6 +837,7 @@ impl Walker<'_> {
             resources,
             env_from,
             node_selector,
+            tolerations,
             service_account,
             image_pull_secrets,
             workdir,
@@ -918,6 +922,39 @@ impl Walker<'_> {
                 .map_err(|e| self.problem(v_span, format!("`node_selector`: {e}")));
             if key_ok.is_ok() && value_ok.is_ok() {
                 out.insert(k, v);
+            }
+        }
+        out
+    }
+
+    fn tolerations(&mut self, table: &Table<'_>) -> Vec<Toleration> {
+        let Some(value) = table.get("tolerations") else {
+            return Vec::new();
+        };
+        let Some(items) = value.as_array() else {
+            self.wrong_type("tolerations", "an array of tables", value);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Some(t) = self.table("tolerations", item) else {
+                continue;
+            };
+            self.unknown_keys(t, TOLERATION_KEYS, "a toleration", |_| None);
+            let toleration = Toleration {
+                key: self.opt_checked(t, "key", kube::check_label_key),
+                operator: self.opt_checked(t, "operator", kube::check_toleration_operator),
+                value: self.opt_checked(t, "value", kube::check_label_value),
+                effect: self.opt_checked(t, "effect", kube::check_taint_effect),
+            };
+            let span = self.value_span(item);
+            match kube::check_toleration(
+                toleration.key.as_deref(),
+                toleration.operator.as_deref(),
+                toleration.value.as_deref(),
+            ) {
+                Ok(()) => out.push(toleration),
+                Err(e) => self.problem(span, format!("`tolerations`: {e}")),
             }
         }
         out

@@ -1,0 +1,238 @@
+//! The `PipelineRun` custom resource: one run of one pipeline on a cluster.
+//!
+//! The trigger side (webhook, schedule, `/cairn` command) resolves the
+//! pipeline at the source commit and writes everything a run needs into the
+//! spec, so the controller never reads git and never needs its credentials.
+//! The status is the run record on Kubernetes: every step's phase, attempt,
+//! times, exit code, reason and log tail, so `kubectl get pipelineruns` and
+//! `kubectl describe` tell the story without cairn's database.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every cairn resource.
+pub const GROUP: &str = "cairn.dev";
+/// Label naming the PipelineRun a pod belongs to.
+pub const LABEL_RUN: &str = "cairn.dev/run";
+pub const LABEL_PIPELINE: &str = "cairn.dev/pipeline";
+pub const LABEL_TASK: &str = "cairn.dev/task";
+pub const LABEL_ATTEMPT: &str = "cairn.dev/attempt";
+/// Step name of the built-in fetch step. The dot keeps it apart from every
+/// user task name (those allow only letters, digits, `_` and `-`) while
+/// staying a valid label value.
+pub const FETCH_STEP: &str = "cairn.fetch";
+/// Step name of the built-in publish step.
+pub const PUBLISH_STEP: &str = "cairn.publish";
+
+/// What to run: a pipeline resolved at its source commit.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "cairn.dev",
+    version = "v1alpha1",
+    kind = "PipelineRun",
+    plural = "pipelineruns",
+    shortname = "prun",
+    namespaced,
+    status = "PipelineRunStatus",
+    printcolumn = r#"{"name":"Pipeline","type":"string","jsonPath":".spec.pipeline"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Commit","type":"string","jsonPath":".spec.sourceCommit"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineRunSpec {
+    pub pipeline: String,
+    /// The commit whose pipelines.toml and files the run uses.
+    pub source_commit: String,
+    /// What started it: `push`, `schedule`, `command`, `cli`.
+    pub reason: String,
+    /// The dataset path the pipeline versions, relative to the repository.
+    pub dataset: String,
+    /// The pipeline's tasks as resolved from pipelines.toml (defaults applied).
+    pub tasks: Vec<TaskTemplate>,
+    /// Limit for the whole run, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Set to true to cancel the run: its pods are deleted and every
+    /// unfinished step is marked cancelled. The record stays.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel: bool,
+}
+
+/// One user task, as pipelines.toml declares it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskTemplate {
+    pub name: String,
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Extra attempts after a failure.
+    #[serde(default)]
+    pub retries: u32,
+    /// Limit for one attempt, in seconds, from the moment the pod runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<u32>,
+    /// Secrets whose keys become environment variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<TaskToleration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<String>,
+    /// Directory to run in, relative to the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+}
+
+/// A pod toleration, with Kubernetes' field names and meaning.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskToleration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `Equal` or `Exists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+}
+
+/// Where the run stands. Times are RFC 3339 strings, as Kubernetes writes them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineRunStatus {
+    pub phase: RunPhase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Every step in plan order: fetch, the user tasks, publish.
+    #[serde(default)]
+    pub steps: Vec<StepStatus>,
+    /// What the publish step reported through its termination message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<PublishResult>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RunPhase {
+    #[default]
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunPhase {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunPhase::Succeeded | RunPhase::Failed | RunPhase::Cancelled
+        )
+    }
+}
+
+/// One step (the fetch step, a user task, the publish step) of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    pub name: String,
+    pub phase: StepPhase,
+    /// The current (or last) attempt, 1-based; 0 before the first.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The pod of the current attempt, and its uid once it was seen: the uid
+    /// is what tells our pod apart from another one of the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+    /// When the current attempt's pod was created (pending timeout base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// When the next attempt may start (phase `Retrying`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// A machine-readable word (`Error`, `OOMKilled`, `ErrImagePull`,
+    /// `PendingTimeout`, `Evicted`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The last lines the last finished attempt printed, captured before
+    /// its pod is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum StepPhase {
+    /// Not started: waiting for what it needs, or for a free slot.
+    #[default]
+    Waiting,
+    /// Its pod exists and is not running yet (scheduling, pulling the image).
+    Pending,
+    Running,
+    /// An attempt failed; the next starts at `retryAt`.
+    Retrying,
+    Succeeded,
+    Failed,
+    /// Never started because something it needs failed.
+    Skipped,
+    Cancelled,
+}
+
+impl StepPhase {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            StepPhase::Succeeded | StepPhase::Failed | StepPhase::Skipped | StepPhase::Cancelled
+        )
+    }
+}
+
+/// The publish step's report, as `cairn publish --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PublishResult {
+    pub md5: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfiles: Option<u64>,
+}
+
+/// The CRD as YAML, exactly as `cairn crd` prints it and deploy/ holds it.
+pub fn crd_yaml() -> Result<String, serde_yaml_ng::Error> {
+    use kube::CustomResourceExt;
+    serde_yaml_ng::to_string(&PipelineRun::crd())
+}
