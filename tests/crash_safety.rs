@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cairn::failpoint::{self, Failpoint};
-use fake_github::{git, FakeGitHub};
+use fake_github::git;
 use served::*;
 
 const PIPELINE: &str = "table";
@@ -38,27 +38,10 @@ on_push = { paths = ["etl/**"] }
 command = ["sh", "-c", "mkdir -p data/table && cp etl/rows.csv data/table/rows.csv && wc -l < etl/rows.csv > data/table/count.txt && cp README.md data/table/readme.md"]
 "#;
 
-struct Trial {
-    world: World,
-    fake: FakeGitHub,
-    _runtime: tokio::runtime::Runtime,
-}
+type Trial = Hosted;
 
 fn trial() -> Trial {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let fake = runtime.block_on(FakeGitHub::start());
-    let world = World::new(CONFIG);
-    fake.add_repo(OWNER, NAME, "main", &world.origin);
-    fake.accept_token(TOKEN);
-    Trial {
-        world,
-        fake,
-        _runtime: runtime,
-    }
+    Hosted::new(CONFIG)
 }
 
 /// `cairn serve` on the trial's data directory, resyncing every second so a

@@ -49,15 +49,11 @@ struct Setup {
 }
 
 fn setup(merge: &str, extra_env: &[(&str, &str)]) -> Setup {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let fake = runtime.block_on(FakeGitHub::start());
-    let world = World::new(&config(merge));
-    fake.add_repo(OWNER, NAME, "main", &world.origin);
-    fake.accept_token(TOKEN);
+    let Hosted {
+        world,
+        fake,
+        _runtime: runtime,
+    } = Hosted::new(&config(merge));
     let served = serve(&world, &fake, extra_env);
     served.wait_ready();
     Setup {

@@ -24,6 +24,35 @@ pub const REPO: &str = "octo/data";
 
 /// A hosted repository (bare, behind the fake), its DVC remote, and the
 /// service's data directory.
+/// A hosted repository behind the fake GitHub, which runs on `_runtime`
+/// (dropped last, so the fake outlives the test's use of it).
+pub struct Hosted {
+    pub world: World,
+    pub fake: FakeGitHub,
+    pub _runtime: tokio::runtime::Runtime,
+}
+
+impl Hosted {
+    /// `World::new(pipelines_toml)`, registered with a fresh fake GitHub that
+    /// accepts [`TOKEN`].
+    pub fn new(pipelines_toml: &str) -> Hosted {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = runtime.block_on(FakeGitHub::start());
+        let world = World::new(pipelines_toml);
+        fake.add_repo(OWNER, NAME, "main", &world.origin);
+        fake.accept_token(TOKEN);
+        Hosted {
+            world,
+            fake,
+            _runtime: runtime,
+        }
+    }
+}
+
 pub struct World {
     pub _tmp: tempfile::TempDir,
     pub origin: PathBuf,
