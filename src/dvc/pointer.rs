@@ -27,7 +27,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::ids::ObjectId;
 use super::yaml::write_value;
-use super::yaml_block::{emit_entry, key_string, one_line_double_quoted};
+use super::yaml_block::{emit_entry, key_string, Scalars};
 
 /// How an output's md5 was computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,10 +157,11 @@ impl PointerFile {
     /// The file text, exactly as `dvc add` writes it. Legacy (DVC 2) outputs are
     /// refused: their md5 would be wrong under `hash: md5`.
     ///
-    /// One deliberate difference: where ruamel's folding would change a path when
+    /// One deliberate difference: where ruamel's folding would change a value when
     /// read back (a run of spaces at a fold past column 80, which DVC then misreads
-    /// in its own pointer), that path is written as a one-line double-quoted string,
-    /// so the pointer names the right file.
+    /// in its own pointer), the strings of that output (or of the top-level keys)
+    /// are written as one-line double-quoted strings, so the pointer says what it
+    /// was meant to.
     pub fn to_yaml(&self, file_name: &str) -> Result<String, PointerError> {
         if let Some(out) = self.outs.iter().find(|o| o.hash != HashScheme::Md5) {
             return Err(PointerError {
@@ -171,37 +172,40 @@ impl PointerFile {
                 ),
             });
         }
-        let text = self.render(&vec![false; self.outs.len()]);
-        let lossy: Vec<bool> = match PointerFile::parse(&text, file_name) {
-            Ok(reread) => self
-                .outs
-                .iter()
-                .zip(&reread.outs)
-                .map(|(a, b)| a.path != b.path)
-                .collect(),
-            Err(_) => vec![true; self.outs.len()],
+        let ruamel = vec![Scalars::Ruamel; self.outs.len()];
+        let text = self.render(Scalars::Ruamel, &ruamel);
+        // Where ruamel's folding would not read back (an output or a top-level
+        // key changes), that part is written with one-line scalars instead.
+        let (top, outs) = match PointerFile::parse(&text, file_name) {
+            Ok(reread) if reread == *self => return Ok(text),
+            Ok(reread) if reread.outs.len() == self.outs.len() => (
+                exact_if(reread.extra != self.extra),
+                self.outs
+                    .iter()
+                    .zip(&reread.outs)
+                    .map(|(a, b)| exact_if(a != b))
+                    .collect(),
+            ),
+            _ => (Scalars::OneLine, vec![Scalars::OneLine; self.outs.len()]),
         };
-        if lossy.iter().any(|l| *l) {
-            return Ok(self.render(&lossy));
-        }
-        Ok(text)
+        Ok(self.render(top, &outs))
     }
 
-    fn render(&self, json_paths: &[bool]) -> String {
+    fn render(&self, top: Scalars, outs: &[Scalars]) -> String {
         let mut s = String::new();
         for (k, v, before) in &self.extra {
             if *before {
-                emit_entry(&mut s, 0, k, v);
+                emit_entry(&mut s, 0, k, v, top);
                 s.push('\n');
             }
         }
         s.push_str("outs:\n");
-        for (out, json_path) in self.outs.iter().zip(json_paths) {
-            write_output(&mut s, out, *json_path);
+        for (out, style) in self.outs.iter().zip(outs) {
+            write_output(&mut s, out, *style);
         }
         for (k, v, before) in &self.extra {
             if !*before {
-                emit_entry(&mut s, 0, k, v);
+                emit_entry(&mut s, 0, k, v, top);
                 s.push('\n');
             }
         }
@@ -209,7 +213,15 @@ impl PointerFile {
     }
 }
 
-fn write_output(s: &mut String, out: &Output, json_path: bool) {
+fn exact_if(lossy: bool) -> Scalars {
+    if lossy {
+        Scalars::OneLine
+    } else {
+        Scalars::Ruamel
+    }
+}
+
+fn write_output(s: &mut String, out: &Output, style: Scalars) {
     s.push_str("- md5:");
     write_value(s, 6, 4, &out.id.to_string());
     if let Some(size) = out.size {
@@ -223,15 +235,10 @@ fn write_output(s: &mut String, out: &Output, json_path: bool) {
         s.push_str("\n  isexec: true");
     }
     s.push_str("\n  hash: md5\n  path:");
-    if json_path {
-        s.push(' ');
-        s.push_str(&one_line_double_quoted(&out.path));
-    } else {
-        write_value(s, 7, 4, &out.path);
-    }
+    style.write(s, 7, 4, &out.path);
     for (k, v) in &out.extra {
         s.push_str("\n  ");
-        emit_entry(s, 2, k, v);
+        emit_entry(s, 2, k, v, style);
     }
     s.push('\n');
 }
@@ -312,6 +319,7 @@ fn parse_output(m: Mapping) -> Result<Output, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dvc::yaml_block::one_line_double_quoted;
 
     const FILE: &str = "outs:\n- md5: d1a0b622cd467ce72b35413f361b44b6\n  size: 13420\n  hash: md5\n  path: employee_attrition.csv\n";
 
@@ -397,6 +405,32 @@ mod tests {
             }
         }
         assert!(lossy > 0 && lossy < cases.len() / 4, "{lossy}");
+    }
+
+    /// Found by the dvc_pointer fuzz target: a kept key whose long value has two
+    /// spaces where ruamel would fold lost one of them on the way back.
+    #[test]
+    fn kept_keys_that_ruamel_would_fold_wrongly_survive() {
+        let mut one_line = 0;
+        for words in 1..30 {
+            let value = format!("{}  tail end", "word ".repeat(words));
+            let text = format!("{FILE}  note: '{value}'\nmeta: '{value}'\n");
+            let pointer = PointerFile::parse(&text, "x.dvc").unwrap();
+            let yaml = pointer.to_yaml("x.dvc").unwrap();
+            assert_eq!(
+                PointerFile::parse(&yaml, "x.dvc").unwrap(),
+                pointer,
+                "{yaml}"
+            );
+            let quoted = one_line_double_quoted(&value);
+            for key in ["  note", "\nmeta"] {
+                if yaml.contains(&format!("{key}: {quoted}")) {
+                    one_line += 1;
+                }
+            }
+        }
+        // Each of the two keys meets a fold at its double space at least once.
+        assert!(one_line >= 2, "{one_line}");
     }
 
     #[test]

@@ -43,9 +43,31 @@ pub(crate) fn one_line_double_quoted(v: &str) -> String {
     out
 }
 
+/// How string scalars are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scalars {
+    /// As ruamel.yaml writes them: plain where possible, folded past column 80.
+    Ruamel,
+    /// One-line double-quoted: for a value ruamel's folding would not read back
+    /// (a run of spaces at a fold loses all but one).
+    OneLine,
+}
+
+impl Scalars {
+    pub(crate) fn write(self, s: &mut String, column: usize, indent: usize, v: &str) {
+        match self {
+            Scalars::Ruamel => write_value(s, column, indent, v),
+            Scalars::OneLine => {
+                s.push(' ');
+                s.push_str(&one_line_double_quoted(v));
+            }
+        }
+    }
+}
+
 /// Writes `key: value` in ruamel's block style, starting at column `indent`
 /// (the caller has already written the indentation); no trailing newline.
-pub(crate) fn emit_entry(s: &mut String, indent: usize, key: &str, value: &Value) {
+pub(crate) fn emit_entry(s: &mut String, indent: usize, key: &str, value: &Value, style: Scalars) {
     let key_text = key_repr(key);
     let col = indent + key_text.chars().count() + 1;
     s.push_str(&key_text);
@@ -54,21 +76,21 @@ pub(crate) fn emit_entry(s: &mut String, indent: usize, key: &str, value: &Value
         Value::Null => {}
         Value::Bool(b) => s.push_str(if *b { " true" } else { " false" }),
         Value::Number(n) => s.push_str(&format!(" {n}")),
-        Value::String(v) => write_value(s, col, indent + 2, v),
+        Value::String(v) => style.write(s, col, indent + 2, v),
         Value::Sequence(items) if items.is_empty() => s.push_str(" []"),
         Value::Mapping(m) if m.is_empty() => s.push_str(" {}"),
         Value::Sequence(items) => {
             for item in items {
                 s.push('\n');
                 s.push_str(&" ".repeat(indent));
-                emit_item(s, indent, item);
+                emit_item(s, indent, item, style);
             }
         }
         Value::Mapping(m) => {
             for (k, v) in m {
                 s.push('\n');
                 s.push_str(&" ".repeat(indent + 2));
-                emit_entry(s, indent + 2, &key_string(k).unwrap_or_default(), v);
+                emit_entry(s, indent + 2, &key_string(k).unwrap_or_default(), v, style);
             }
         }
         Value::Tagged(_) => {
@@ -80,7 +102,7 @@ pub(crate) fn emit_entry(s: &mut String, indent: usize, key: &str, value: &Value
 }
 
 /// Writes `- item` at column `indent` (already indented).
-fn emit_item(s: &mut String, indent: usize, item: &Value) {
+fn emit_item(s: &mut String, indent: usize, item: &Value, style: Scalars) {
     s.push('-');
     match item {
         Value::Mapping(m) if !m.is_empty() => {
@@ -91,10 +113,10 @@ fn emit_item(s: &mut String, indent: usize, item: &Value) {
                     s.push('\n');
                     s.push_str(&" ".repeat(indent + 2));
                 }
-                emit_entry(s, indent + 2, &key_string(k).unwrap_or_default(), v);
+                emit_entry(s, indent + 2, &key_string(k).unwrap_or_default(), v, style);
             }
         }
-        Value::String(v) => write_value(s, indent + 1, indent + 2, v),
+        Value::String(v) => style.write(s, indent + 1, indent + 2, v),
         Value::Null => {}
         Value::Bool(b) => s.push_str(if *b { " true" } else { " false" }),
         Value::Number(n) => s.push_str(&format!(" {n}")),
@@ -108,7 +130,7 @@ fn emit_item(s: &mut String, indent: usize, item: &Value) {
                     s.push('\n');
                     s.push_str(&" ".repeat(indent + 2));
                 }
-                emit_item(s, indent + 2, it);
+                emit_item(s, indent + 2, it, style);
             }
         }
         Value::Tagged(_) => {
