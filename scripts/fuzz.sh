@@ -11,7 +11,6 @@ CAIRN_CACHE="${CAIRN_CACHE:-$HOME/.cache/cairn-ci}"
 seconds="${1:-30}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(webhook pipelines_toml dvc_pointer dir_manifest)
 
 fuzz_root="$CAIRN_CACHE/cargo-fuzz-0.13.1"
 if ! "$fuzz_root/bin/cargo-fuzz" --version >/dev/null 2>&1; then
@@ -22,6 +21,7 @@ export PATH="$fuzz_root/bin:$PATH"
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install --profile minimal nightly
 # The instrumented build of every dependency is slow; keep it between runs.
 export CARGO_TARGET_DIR="$CAIRN_CACHE/fuzz-target"
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
 
 for t in "${targets[@]}"; do
     corpus="$CAIRN_CACHE/fuzz-corpus/$t"

@@ -23,6 +23,8 @@ pub mod dvc;
 pub mod executor;
 pub mod failpoint;
 pub mod forge;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod github;
 pub mod k8s;
 pub mod metrics;

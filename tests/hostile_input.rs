@@ -1,13 +1,13 @@
 //! Every input the fuzzers were seeded with or ever crashed on
 //! (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`), replayed through
-//! the same parsers on every test run, plus hand-made hostile inputs the
-//! fuzzers reach only slowly. The parsers must answer with a value or an
+//! the fuzz targets' own checks (`cairn::fuzzing`) on every test run, plus
+//! hand-made hostile inputs the fuzzers reach only slowly. The parsers must answer with a value or an
 //! error, never panic, hang or blow the stack.
 
 use std::path::Path;
 
 use cairn::dvc::{Manifest, PointerFile};
-use cairn::triggers::{parse_event, verify_signature, WebhookSecret};
+use cairn::triggers::parse_event;
 
 /// The files under `fuzz/seeds/<target>` and `fuzz/regressions/<target>`.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -25,89 +25,9 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-const EVENTS: [&str; 6] = [
-    "push",
-    "issue_comment",
-    "pull_request",
-    "ping",
-    "installation",
-    "",
-];
-
-/// The webhook fuzz target's checks, for one input.
-fn webhook(data: &[u8]) {
-    let Some((&selector, rest)) = data.split_first() else {
-        return;
-    };
-    let secret = WebhookSecret::new(b"fuzz-secret").unwrap();
-    let (header, body) = match rest.iter().position(|&b| b == b'\n') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (&rest[..0], rest),
-    };
-    let header = std::str::from_utf8(header).ok();
-    let good = secret.sign(body);
-    if verify_signature(&secret, body, header).is_ok() {
-        assert!(header.unwrap().eq_ignore_ascii_case(&good));
-    }
-    verify_signature(&secret, body, Some(&good)).unwrap();
-    let event = EVENTS[usize::from(selector) % EVENTS.len()];
-    match parse_event(event, body) {
-        Ok(parsed) if !event.is_empty() => assert_eq!(parsed.name(), event),
-        Ok(_) => {}
-        Err(e) => assert!(!e.to_string().is_empty()),
-    }
-}
-
-fn pipelines_toml(data: &[u8]) {
-    let Ok(source) = std::str::from_utf8(data) else {
-        return;
-    };
-    match cairn::config::parse(source, "pipelines.toml") {
-        Ok(config) => assert_eq!(
-            config,
-            cairn::config::parse(source, "pipelines.toml").unwrap()
-        ),
-        Err(d) => assert!(d.to_string().starts_with("pipelines.toml"), "{d}"),
-    }
-}
-
-fn dvc_pointer(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(pointer) = PointerFile::parse(text, "data.dvc") else {
-        return;
-    };
-    if let Ok(yaml) = pointer.to_yaml("data.dvc") {
-        assert_eq!(
-            PointerFile::parse(&yaml, "data.dvc").unwrap().outs,
-            pointer.outs
-        );
-    }
-}
-
-fn dir_manifest(data: &[u8]) {
-    let Ok(manifest) = Manifest::parse(data) else {
-        return;
-    };
-    let bytes = manifest.to_bytes();
-    let again = Manifest::parse(&bytes).unwrap();
-    assert_eq!(again.entries(), manifest.entries());
-    assert_eq!(again.to_bytes(), bytes);
-}
-
-/// One fuzz target's checks.
-type Check = fn(&[u8]);
-
 #[test]
 fn seeds_and_regressions_replay_cleanly() {
-    let targets: [(&str, Check); 4] = [
-        ("webhook", webhook),
-        ("pipelines_toml", pipelines_toml),
-        ("dvc_pointer", dvc_pointer),
-        ("dir_manifest", dir_manifest),
-    ];
-    for (target, check) in targets {
+    for (target, check) in cairn::fuzzing::TARGETS {
         let inputs = inputs(target);
         assert!(!inputs.is_empty(), "no seeds for fuzz target {target}");
         for (name, data) in inputs {
@@ -115,6 +35,25 @@ fn seeds_and_regressions_replay_cleanly() {
             assert!(result.is_ok(), "{target}: {name} panicked");
         }
     }
+}
+
+/// Each `[[bin]]` of fuzz/Cargo.toml has its check here, and each check a
+/// fuzz target, so the two runs of every input never drift apart.
+#[test]
+fn every_fuzz_target_is_replayed() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/Cargo.toml"))
+            .unwrap();
+    let mut bins: Vec<&str> = manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|name| *name != "cairn-fuzz")
+        .collect();
+    let mut checks: Vec<&str> = cairn::fuzzing::TARGETS.iter().map(|(n, _)| *n).collect();
+    bins.sort();
+    checks.sort();
+    assert_eq!(bins, checks);
 }
 
 #[test]
