@@ -26,10 +26,11 @@ pub enum Failpoint {
     UploadInProgress,
     /// Every object is on the remote; no pointer commit exists yet.
     UploadDone,
-    /// The pointer commit is pushed to the proposal branch; no pull request
-    /// was opened or updated for it yet.
+    /// The pointer commit is pushed to the proposal branch (locally: the
+    /// `cairn/<pipeline>` branch is moved); no pull request was opened or
+    /// updated for it yet (locally: the checked-out branch was not merged).
     PointerPushed,
-    /// The pull request is open; it is not merged yet.
+    /// The pull request is open; it is not merged yet (GitHub only).
     PullOpened,
     /// The run is over and recorded; its commit status is not sent yet.
     RunFinished,
@@ -74,6 +75,17 @@ pub async fn hit(point: Failpoint) {
     if armed() == Some(point.name()) {
         eprintln!("cairn: failpoint {} reached", point.name());
         std::future::pending::<()>().await;
+    }
+}
+
+/// [`hit`] for blocking code (a git operation on a blocking thread): stops
+/// the calling thread for ever instead of the task.
+pub fn hit_blocking(point: Failpoint) {
+    if armed() == Some(point.name()) {
+        eprintln!("cairn: failpoint {} reached", point.name());
+        loop {
+            std::thread::park();
+        }
     }
 }
 

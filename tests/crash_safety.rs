@@ -10,9 +10,15 @@
 //!   checked with the real DVC client (`dvc pull` then `dvc status -c` in a
 //!   fresh clone).
 //!
+//! The same holds in local mode (`cairn serve --repo`, the local forge and
+//! a local DVC remote), where "merged" means the checked-out branch was
+//! fast-forwarded to the pointer commit and there is no pull request.
+//!
 //! The boundaries are named failpoints (`CAIRN_TEST_FAILPOINT`, see
 //! `src/failpoint.rs`): the process stops exactly there and prints so, and
 //! the test kills it while it sits there.
+
+mod common;
 
 #[path = "support/fake_github.rs"]
 mod fake_github;
@@ -107,19 +113,19 @@ fn assert_converged(t: &Trial, source: &str, what: &str) {
         || status(&t.fake, source, &format!("cairn/{PIPELINE}")).filter(|s| s.state == "success"),
     );
 
-    assert_every_pointer_is_on_the_remote(&t.world, what);
+    assert_every_pointer_is_on_the_remote(&t.world.origin, t.world._tmp.path(), what);
 }
 
 /// In a fresh clone, for every branch: `dvc pull` gets every object the
 /// pointers name, and `dvc status -c` finds cache and remote in sync.
-fn assert_every_pointer_is_on_the_remote(world: &World, what: &str) {
+fn assert_every_pointer_is_on_the_remote(origin: &Path, scratch: &Path, what: &str) {
     let dvc = std::env::var("CAIRN_TEST_DVC")
         .expect("CAIRN_TEST_DVC names the dvc binary (scripts/peers.sh sets it)");
-    let clone = world._tmp.path().join(format!("check-{}", rand_suffix()));
+    let clone = scratch.join(format!("check-{}", rand_suffix()));
     run(
         Command::new("git")
             .args(["clone", "--quiet"])
-            .arg(&world.origin)
+            .arg(origin)
             .arg(&clone),
         what,
     );
@@ -249,6 +255,124 @@ fn killed_at_random_moments_the_run_converges_and_loses_nothing() {
             served = start(&t, None);
         }
         assert_converged(&t, &source, &format!("seed {seed} trial {trial_no}"));
+        drop(served);
+    }
+}
+
+/// A repository served by `cairn serve --repo`, with the same pipeline.
+fn local_trial() -> common::Scratch {
+    common::Scratch::with_config(
+        CONFIG,
+        &[
+            ("etl/rows.csv", "id,name\n1,ada\n"),
+            ("README.md", "rows of people\n"),
+        ],
+    )
+}
+
+fn start_local(t: &common::Scratch, failpoint: Option<&str>) -> Served {
+    let env = [
+        ("CAIRN_RESYNC_INTERVAL", "1s"),
+        (failpoint::ENV, failpoint.unwrap_or("")),
+    ];
+    let served = serve_local(&t.repo, &env);
+    served.wait_ready();
+    served
+}
+
+/// A person's commit to the ETL input on the checked-out branch, which the
+/// service's resync notices by itself.
+fn change_local(t: &common::Scratch) -> String {
+    t.write("etl/rows.csv", "id,name\n1,ada\n2,grace\n");
+    t.git(&["commit", "--quiet", "-am", "Add grace"]);
+    t.git(&["rev-parse", "HEAD"]).trim().to_string()
+}
+
+/// Waits for main to carry the pointer for the change, then checks every
+/// invariant of local mode.
+fn assert_converged_local(t: &common::Scratch, source: &str, what: &str) {
+    let repo = &t.repo;
+    wait(
+        &format!("{what}: the pointer commit fast-forwarded on main"),
+        Duration::from_secs(120),
+        || git::read_file(repo, "main", "data/table.dvc").map(|_| ()),
+    );
+    // Exactly one pointer commit on main after the person's change, and it
+    // is what the proposal branch holds.
+    let main = git::branch_sha(repo, "main").unwrap();
+    let mut cairn_commits = 0;
+    let mut sha = main.clone();
+    while sha != source {
+        assert!(
+            git::message(repo, &sha).contains("Cairn-Run:"),
+            "{what}: a commit other than cairn's on main: {sha}"
+        );
+        cairn_commits += 1;
+        sha = git::parents(repo, &sha)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{what}: {source} is not an ancestor of main"));
+    }
+    assert_eq!(cairn_commits, 1, "{what}: pointer commits on main");
+    assert_eq!(
+        git::branch_sha(repo, &format!("cairn/{PIPELINE}")).as_deref(),
+        Some(main.as_str()),
+        "{what}: the proposal branch"
+    );
+    // The working tree follows main: nothing left half-checked-out.
+    let dirty = t.git(&["status", "--porcelain", "--untracked-files=no"]);
+    assert_eq!(dirty.trim(), "", "{what}: the working tree");
+    assert_every_pointer_is_on_the_remote(repo, &t.root, what);
+}
+
+#[test]
+fn local_mode_killed_at_each_step_boundary_converges_and_loses_nothing() {
+    // No pull request exists locally, so nothing stops at `pull-opened`.
+    for point in Failpoint::ALL
+        .into_iter()
+        .filter(|p| *p != Failpoint::PullOpened)
+    {
+        let what = &format!("local {}", point.name());
+        let t = local_trial();
+        let served = start_local(&t, Some(point.name()));
+        let source = change_local(&t);
+        served.wait_line(
+            &format!("cairn: failpoint {} reached", point.name()),
+            Duration::from_secs(90),
+        );
+        served.kill();
+
+        let _served = start_local(&t, None);
+        assert_converged_local(&t, &source, what);
+    }
+}
+
+#[test]
+fn local_mode_killed_at_random_moments_converges_and_loses_nothing() {
+    let seed: u64 = std::env::var("CAIRN_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x10ca1);
+    let trials: u64 = std::env::var("CAIRN_CRASH_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    eprintln!("local crash trials: CAIRN_CRASH_SEED={seed} CAIRN_CRASH_TRIALS={trials}");
+    let mut rng = Rng(seed | 1);
+    for trial_no in 0..trials {
+        let t = local_trial();
+        let mut served = start_local(&t, None);
+        let source = change_local(&t);
+        for kill in 0..1 + rng.next() % 2 {
+            // The resync notices the commit within a second; the run takes
+            // about half a second after that.
+            let delay = Duration::from_millis(rng.next() % 1500);
+            std::thread::sleep(delay);
+            eprintln!("local trial {trial_no}: kill {kill} after {delay:?}");
+            served.kill();
+            served = start_local(&t, None);
+        }
+        assert_converged_local(&t, &source, &format!("local seed {seed} trial {trial_no}"));
         drop(served);
     }
 }

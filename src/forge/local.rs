@@ -56,6 +56,7 @@ fn deliver(repo: &GitRepo, proposal: &Proposal) -> Result<Delivery, ForgeError> 
     match proposal.policy {
         MergePolicy::Review => {
             set_bot_branch(repo, &branch, &head.commit, &commit)?;
+            crate::failpoint::hit_blocking(crate::failpoint::Failpoint::PointerPushed);
             Ok(Delivery::Proposed { branch, commit })
         }
         MergePolicy::Direct => {
@@ -67,6 +68,7 @@ fn deliver(repo: &GitRepo, proposal: &Proposal) -> Result<Delivery, ForgeError> 
         }
         MergePolicy::Auto => {
             set_bot_branch(repo, &branch, &head.commit, &commit)?;
+            crate::failpoint::hit_blocking(crate::failpoint::Failpoint::PointerPushed);
             match fast_forward(repo, &head, &commit, proposal.policy) {
                 Ok(into) => Ok(Delivery::Merged {
                     branch,

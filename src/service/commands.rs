@@ -258,6 +258,9 @@ impl Service {
                         out.push(format!("cancelling `{id}`"));
                     }
                     if let Some(id) = waiting {
+                        if let Err(e) = worker.store.drop_intent(&id) {
+                            tracing::warn!(run = %id, "run store: {e}");
+                        }
                         out.push(format!("dropped the waiting run `{id}`"));
                     }
                 }

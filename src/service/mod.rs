@@ -39,7 +39,7 @@ use crate::github::Secret;
 use crate::metrics::Metrics;
 use crate::pipeline::Limits;
 use crate::reconciler::{self, RunContext, RunError, RunRequest, RunSummary};
-use crate::store::{Reconciled, RunPhase, RunRecord, Store, StoreError};
+use crate::store::{Reconciled, RunPhase, Store, StoreError};
 use crate::triggers::Event;
 
 pub mod api;
@@ -154,7 +154,7 @@ struct Worker {
     current: Mutex<Option<runs::Loaded>>,
     /// Runs a previous process left unfinished, to run again once the
     /// config is loaded.
-    resume: Mutex<Vec<RunRecord>>,
+    resume: Mutex<Vec<crate::store::Intent>>,
     /// Pipelines with a next-fire gauge on /metrics.
     scheduled: Mutex<BTreeSet<String>>,
 }
@@ -239,10 +239,12 @@ impl Service {
         if !interrupted.is_empty() {
             tracing::warn!(%repo, runs = ?interrupted, "runs interrupted by a restart will run again");
         }
-        let resume: Vec<RunRecord> = interrupted
-            .iter()
-            .filter_map(|id| store.run(id).ok().flatten())
-            .collect();
+        // Every run accepted and not finished: the interrupted ones, and
+        // those that were waiting or not yet recorded when the process died.
+        let resume = store.intents().map_err(|source| ServiceError::Store {
+            repo: repo.clone(),
+            source,
+        })?;
         let service = Arc::downgrade(self);
         let worker = Arc::new_cyclic(|me: &std::sync::Weak<Worker>| {
             let me = me.clone();
@@ -478,10 +480,9 @@ impl Service {
                 _ = worker.wake.notified() => {}
                 _ = tokio::time::sleep(self.options.resync_interval) => {}
                 _ = tokio::time::sleep(until_tick) => {}
-                _ = self.shutdown.cancelled() => {
-                    self.keep_waiting(&worker);
-                    return;
-                }
+                // Waiting runs need nothing: their intents are kept, and
+                // the next process submits them again.
+                _ = self.shutdown.cancelled() => return,
             }
         }
     }
@@ -711,17 +712,21 @@ impl Service {
             }
             Err(e) => Err(e),
         };
-        if let Err(RunError::Duplicate { .. }) = &result {
-            // Another replica or an earlier process has it: not ours to report.
-            tracing::debug!(repo = %host.name(), %pipeline, run = %run_id, "already recorded");
-            return;
-        }
         if matches!(result, Err(RunError::Cancelled { .. })) && self.shutdown.is_cancelled() {
             // Left unfinished on purpose: the next process marks it
-            // interrupted and runs it again (its status stays pending).
+            // interrupted and runs it again from its intent (its status
+            // stays pending).
             if let Err(e) = worker.store.set_phase(&run_id, RunPhase::Queued) {
                 tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
             }
+            return;
+        }
+        if let Err(e) = worker.store.drop_intent(&run_id) {
+            tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
+        }
+        if let Err(RunError::Duplicate { .. }) = &result {
+            // Another replica or an earlier process has it: not ours to report.
+            tracing::debug!(repo = %host.name(), %pipeline, run = %run_id, "already recorded");
             return;
         }
         self.record(worker, pipeline, &run_id, started.elapsed(), &result);
@@ -755,25 +760,6 @@ impl Service {
                 if let Err(e) = worker.store.mark_status_reported(&run.id) {
                     tracing::warn!(repo = %host.name(), "run store: {e}");
                 }
-            }
-        }
-    }
-
-    /// At shutdown, record each waiting run as unfinished, so the next
-    /// process marks it interrupted and runs it (as the active runs).
-    fn keep_waiting(&self, worker: &Worker) {
-        for (pipeline, id, job) in worker.runs.take_waiting() {
-            let run = crate::store::NewRun {
-                id: id.clone(),
-                pipeline,
-                reason: job.reason,
-                source_commit: job.tip.commit,
-            };
-            match worker.store.create_run(&run) {
-                Ok(_) => {
-                    tracing::info!(repo = %worker.host.name(), run = %id, "waiting run kept for the next start")
-                }
-                Err(e) => tracing::warn!(repo = %worker.host.name(), run = %id, "run store: {e}"),
             }
         }
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::slots::Submitted;
 use super::{next_run_id, Service, Tip, Worker};
 use crate::config::Config;
+use crate::store::{Intent, StoreError};
 use crate::triggers::ticks;
 
 /// Most missed ticks of one schedule run by `catchup = "all"`.
@@ -40,7 +41,31 @@ impl Service {
             .unwrap_or_default();
         let pipeline = job.pipeline.clone();
         let reason = job.reason.clone();
+        // Durable before the slot has it: the caller acknowledges the
+        // trigger next (moves the reconciled position, marks the tick), and
+        // a process killed after that must still find the run to do.
+        let intent = Intent {
+            run_id: run_id.clone(),
+            pipeline: pipeline.clone(),
+            branch: job.tip.branch.clone(),
+            source_commit: job.tip.commit.clone(),
+            reason: reason.clone(),
+        };
+        let store = &worker.store;
+        let warn = |e: StoreError| tracing::warn!(repo = %worker.host.name(), run = %run_id, "run store: {e}");
+        store.add_intent(&intent).unwrap_or_else(warn);
         let outcome = worker.runs.submit(&pipeline, policy, run_id.clone(), job);
+        match &outcome {
+            Submitted::Skipped { .. } => store.drop_intent(&run_id).unwrap_or_else(warn),
+            Submitted::Queued {
+                displaced: Some(gone),
+            }
+            | Submitted::Replacing {
+                displaced: Some(gone),
+                ..
+            } => store.drop_intent(gone).unwrap_or_else(warn),
+            _ => {}
+        }
         tracing::info!(
             repo = %worker.host.name(),
             %pipeline,
@@ -167,35 +192,51 @@ impl Service {
         soonest
     }
 
-    /// Submit again the runs a previous process left unfinished, once a
-    /// config is in force, under a numbered id (`<id>.2`).
+    /// Submit again the runs a previous process accepted and did not finish
+    /// (it was killed, or stopped with runs active or waiting), once a
+    /// config is in force, oldest first. A run that never started keeps its
+    /// id; one that was cut short runs under a numbered id (`<id>.2`); one
+    /// that finished after all is dropped.
     pub(super) fn resume_interrupted(&self, worker: &Worker) {
         let Some(loaded) = worker.current() else {
             return;
         };
-        let records: Vec<_> =
-            std::mem::take(&mut *worker.resume.lock().unwrap_or_else(|e| e.into_inner()));
-        for record in records {
-            if loaded.config.pipeline(&record.pipeline).is_none() {
-                tracing::info!(run = %record.id, "not resumed: its pipeline is gone");
+        let intents = std::mem::take(&mut *worker.resume.lock().unwrap_or_else(|e| e.into_inner()));
+        let store = &worker.store;
+        for intent in intents {
+            let warn = |e: StoreError| tracing::warn!(run = %intent.run_id, "not resumed: {e}");
+            if loaded.config.pipeline(&intent.pipeline).is_none() {
+                tracing::info!(run = %intent.run_id, "not resumed: its pipeline is gone");
+                store.drop_intent(&intent.run_id).unwrap_or_else(warn);
                 continue;
             }
-            let run_id = match next_run_id(&worker.store, base_id(&record.id)) {
-                Ok(Some(id)) => id,
-                Ok(None) => continue,
+            let run_id = match store.run(&intent.run_id) {
+                Ok(None) => intent.run_id.clone(),
+                Ok(Some(_)) => match next_run_id(store, base_id(&intent.run_id)) {
+                    Ok(id) => {
+                        store.drop_intent(&intent.run_id).unwrap_or_else(warn);
+                        let Some(id) = id else { continue };
+                        id
+                    }
+                    Err(e) => {
+                        warn(e);
+                        continue;
+                    }
+                },
                 Err(e) => {
-                    tracing::warn!(run = %record.id, "not resumed: {e}");
+                    warn(e);
                     continue;
                 }
             };
+            tracing::info!(run = %run_id, pipeline = %intent.pipeline, "resumed after a restart");
             let job = Job {
                 tip: Tip {
-                    branch: loaded.tip.branch.clone(),
-                    commit: record.source_commit.clone(),
+                    branch: intent.branch,
+                    commit: intent.source_commit,
                 },
                 config: Arc::clone(&loaded.config),
-                pipeline: record.pipeline.clone(),
-                reason: record.reason.clone(),
+                pipeline: intent.pipeline,
+                reason: intent.reason,
             };
             self.submit(worker, run_id, job);
         }

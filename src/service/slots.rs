@@ -94,11 +94,6 @@ impl<J> Slot<J> {
         (self.active.clone(), self.waiting.take().map(|(id, _)| id))
     }
 
-    /// Take the waiting run out of the slot.
-    pub fn take_waiting(&mut self) -> Option<(String, J)> {
-        self.waiting.take()
-    }
-
     pub fn active(&self) -> Option<&str> {
         self.active.as_deref()
     }
@@ -255,20 +250,6 @@ impl<J: Send + 'static> Dispatcher<J> {
             token.cancel();
         }
         (active, waiting)
-    }
-
-    /// Take every waiting run out of its slot (at shutdown, to keep them
-    /// for the next process): `(pipeline, run id, job)`.
-    pub fn take_waiting(&self) -> Vec<(String, String, J)> {
-        let mut slots = self.slots();
-        slots
-            .iter_mut()
-            .filter_map(|(pipeline, e)| {
-                e.slot
-                    .take_waiting()
-                    .map(|(id, job)| (pipeline.clone(), id, job))
-            })
-            .collect()
     }
 
     /// The active and waiting run ids of `pipeline`.

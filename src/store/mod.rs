@@ -14,7 +14,7 @@ use serde::Serialize;
 
 mod service;
 
-pub use service::{OpenPull, Reconciled};
+pub use service::{Intent, OpenPull, Reconciled};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -33,7 +33,28 @@ CREATE TABLE IF NOT EXISTS statuses_reported (
     run_id TEXT PRIMARY KEY,
     reported_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS intents (
+    run_id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    source_commit TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 ";
+
+/// A run the service accepted (started or waiting in its pipeline's slot)
+/// and has not finished. It is written before the trigger is acknowledged
+/// (the reconciled position moves on, a tick is marked fired), so a process
+/// killed in between loses no run: the next one submits every intent again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub run_id: String,
+    pub pipeline: String,
+    pub branch: String,
+    pub source_commit: String,
+    pub reason: String,
+}
 
 /// The service's position on a branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +283,50 @@ impl Store {
         Ok(out)
     }
 
+    /// Remembers an accepted run until [`Store::drop_intent`].
+    pub fn add_intent(&self, intent: &Intent) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO intents (run_id, pipeline, branch, source_commit, reason, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                intent.run_id,
+                intent.pipeline,
+                intent.branch,
+                intent.source_commit,
+                intent.reason,
+                unix_ms(std::time::SystemTime::now())
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The run ended, or will never start (skipped, displaced, cancelled).
+    pub fn drop_intent(&self, run_id: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM intents WHERE run_id = ?1", params![run_id])?;
+        Ok(())
+    }
+
+    /// Every intent, oldest first: the order the triggers came in, so that
+    /// submitting them again leaves the newest waiting.
+    pub fn intents(&self) -> Result<Vec<Intent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT run_id, pipeline, branch, source_commit, reason FROM intents
+             ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Intent {
+                run_id: r.get(0)?,
+                pipeline: r.get(1)?,
+                branch: r.get(2)?,
+                source_commit: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Mark runs a previous process left unfinished (it crashed or was
     /// killed) as failed, so nothing waits on them. Returns their ids.
     pub fn fail_interrupted(&self, reason: &str) -> Result<Vec<String>, StoreError> {
@@ -364,6 +429,28 @@ mod tests {
             store.last_fired("p").unwrap(),
             Some(("@daily UTC".into(), 200))
         );
+    }
+
+    #[test]
+    fn intents_survive_a_reopen_in_the_order_they_came() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.db");
+        let store = Store::open(&path).unwrap();
+        let intent = |id: &str| Intent {
+            run_id: id.into(),
+            pipeline: "p".into(),
+            branch: "main".into(),
+            source_commit: "c".repeat(40),
+            reason: "push".into(),
+        };
+        for id in ["p-1", "p-2", "p-3"] {
+            store.add_intent(&intent(id)).unwrap();
+        }
+        store.drop_intent("p-2").unwrap();
+        store.drop_intent("p-9").unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.intents().unwrap(), vec![intent("p-1"), intent("p-3")]);
     }
 
     #[test]

@@ -133,7 +133,31 @@ pub fn serve(world: &World, fake: &FakeGitHub, extra_env: &[(&str, &str)]) -> Se
         .env("CAIRN_PUBLIC_URL", "https://cairn.example.com")
         .env("CAIRN_RESYNC_INTERVAL", "1h")
         .env("CAIRN_GITHUB_MERGE_WAIT", "5s")
-        .env("CAIRN_LOG", "info,cairn=debug")
+        .env("CAIRN_LOG", "info,cairn=debug");
+    spawn(command, extra_env)
+}
+
+/// `cairn serve --repo REPO`, the embedded default: no GitHub, the local
+/// forge, the repository's own DVC remote.
+pub fn serve_local(repo: &Path, extra_env: &[(&str, &str)]) -> Served {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    command
+        .args(["serve", "--repo"])
+        .arg(repo)
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(repo)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", repo.parent().unwrap())
+        .env("CAIRN_WEBHOOK_SECRET", SECRET)
+        .env("CAIRN_LOG", "info,cairn=debug");
+    spawn(command, extra_env)
+}
+
+/// Starts `command` (a `cairn serve`) with `extra_env` on top (an empty
+/// value removes the variable) and waits for the address it listens on.
+fn spawn(mut command: Command, extra_env: &[(&str, &str)]) -> Served {
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
