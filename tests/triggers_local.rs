@@ -225,8 +225,10 @@ async fn burst(policy: &str) {
         running.service.wake(&name);
         tokio::time::sleep(Duration::from_millis(9)).await;
     }
+    // Not a speed check: it only guards that this was a burst, pushes
+    // arriving faster than runs (0.2 s each) finish, even on a busy machine.
     assert!(
-        begun.elapsed() < Duration::from_millis(2500),
+        begun.elapsed() < Duration::from_secs(15),
         "{:?}",
         begun.elapsed()
     );
