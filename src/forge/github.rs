@@ -229,10 +229,19 @@ impl GitHubForge {
                     .await?
             }
             None => {
-                client
+                let created = client
                     .create_pull(&proposal.title, &branch, base_branch, &proposal.body)
-                    .await?
-                    .pull
+                    .await?;
+                if created.created {
+                    created.pull
+                } else {
+                    // GitHub said one was open already (its listing above
+                    // lagged, or an earlier create's answer was lost): that
+                    // one still describes whatever it was opened for.
+                    client
+                        .update_pull(created.pull.number, &proposal.title, &proposal.body)
+                        .await?
+                }
             }
         };
         let auto = proposal.policy == MergePolicy::Auto;
