@@ -684,7 +684,7 @@ impl Service {
         self.status(host, &tip.commit, &pending).await;
 
         let started = Instant::now();
-        let result = match host.source(tip, Config::clone(&job.config)) {
+        let result = match host.source(tip, Arc::clone(&job.config)) {
             Ok(source) => {
                 let ctx = RunContext {
                     store: Arc::clone(&worker.store),
