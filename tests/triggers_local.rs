@@ -64,6 +64,7 @@ fn start_with(repo: &Path, clock: Arc<dyn cairn::service::Clock>) -> Running {
         catchup_window: Duration::from_secs(4 * 24 * 3600),
         access: AccessPolicy::default(),
         api_token: None,
+        max_active_runs: cairn::service::default_max_active_runs(),
     };
     let service = Service::with_clock(
         options,

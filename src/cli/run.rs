@@ -52,6 +52,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress: super::progress(),
         jobs: args.jobs.max(1),
         keep_workspace: args.keep_workspace,
+        permits: None,
     };
     let request = RunRequest {
         pipeline: args.pipeline.clone(),

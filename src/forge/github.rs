@@ -33,6 +33,13 @@ pub struct GitHubRepo {
     pub client: RepoClient,
     pub mirror_dir: PathBuf,
     info: tokio::sync::RwLock<Option<Repository>>,
+    /// Held by whatever writes the mirror's refs: the worker's fetch before
+    /// a reconcile, a run's fetch before it builds its commit, a push.
+    /// libgit2 takes a lock file per ref (and `shallow.lock`) and fails at
+    /// once, rather than waiting, when another writer holds it; under a
+    /// burst of pushes that failed runs. The guard moves into the blocking
+    /// task, so a cancelled run cannot release it while git still works.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl GitHubRepo {
@@ -41,6 +48,7 @@ impl GitHubRepo {
             client,
             mirror_dir,
             info: tokio::sync::RwLock::new(None),
+            writing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -64,7 +72,9 @@ impl GitHubRepo {
         let info = self.info().await?;
         let token = self.client.git_token().await?;
         let dir = self.mirror_dir.clone();
+        let writing = Arc::clone(&self.writing).lock_owned().await;
         blocking(move || {
+            let _writing = writing;
             let repo = mirror::open_or_clone(&dir, &info.clone_url, Some(token.expose()))?;
             mirror::fetch(&repo, Some(token.expose()))
         })
@@ -106,7 +116,9 @@ impl GitHubForge {
         let token = self.repo.client.git_token().await?;
         let dir = self.repo.mirror_dir.clone();
         let (branch, commit) = (branch.to_string(), commit.to_string());
+        let writing = Arc::clone(&self.repo.writing).lock_owned().await;
         blocking(move || {
+            let _writing = writing;
             let repo = GitRepo::open_bare(&dir)?;
             mirror::push(&repo, Some(token.expose()), &branch, &commit, force)
         })
@@ -217,10 +229,19 @@ impl GitHubForge {
                     .await?
             }
             None => {
-                client
+                let created = client
                     .create_pull(&proposal.title, &branch, base_branch, &proposal.body)
-                    .await?
-                    .pull
+                    .await?;
+                if created.created {
+                    created.pull
+                } else {
+                    // GitHub said one was open already (its listing above
+                    // lagged, or an earlier create's answer was lost): that
+                    // one still describes whatever it was opened for.
+                    client
+                        .update_pull(created.pull.number, &proposal.title, &proposal.body)
+                        .await?
+                }
             }
         };
         let auto = proposal.policy == MergePolicy::Auto;

@@ -48,6 +48,11 @@ pub struct RunContext {
     pub jobs: usize,
     /// Keep the workspace of a successful run (failed ones are always kept).
     pub keep_workspace: bool,
+    /// Shared by every run of a service: a run is recorded (`queued`) at
+    /// once, then waits for a permit before it does any work, so a thousand
+    /// schedules ticking together run a few at a time instead of a thousand
+    /// processes and git checkouts fighting over two cores. `None`: no limit.
+    pub permits: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// What to run and why.
@@ -121,6 +126,17 @@ pub async fn run(
         progress: ctx.progress,
     };
     let steps = async {
+        let _permit = match &ctx.permits {
+            Some(permits) => Some(tokio::select! {
+                permit = Arc::clone(permits).acquire_owned() => permit.map_err(|_| RunError::Cancelled {
+                    reason: "the service is stopping".into(),
+                })?,
+                () = cancel.cancelled() => return Err(RunError::Cancelled {
+                    reason: "cancelled while waiting for a free run slot".into(),
+                }),
+            }),
+            None => None,
+        };
         ctx.store.set_phase(&run_id, RunPhase::Fetching)?;
         std::fs::create_dir_all(&workspace).map_err(|e| RunError::io(&workspace, e))?;
         source.materialize(&commit, &workspace)?;

@@ -4,7 +4,7 @@
 //! settings from `.dvc/config` (+ `config.local`, which is never committed).
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, Pipeline};
 use crate::dvc::{DvcConfig, Output, PointerFile};
@@ -22,7 +22,10 @@ pub struct RepoSource {
     repo: Mutex<GitRepo>,
     workdir: std::path::PathBuf,
     head: crate::forge::Head,
-    config: Config,
+    /// Shared: the service hands every run the config it loaded, and a copy
+    /// per run (a thousand pipelines, a thousand runs waiting for a slot)
+    /// took gigabytes.
+    config: Arc<Config>,
     /// A checkout reads `.dvc/config` (+ the uncommitted `config.local`) from
     /// disk; a mirror has only what the commit holds.
     checkout: bool,
@@ -42,7 +45,23 @@ impl RepoSource {
         let text = String::from_utf8(text).map_err(|_| RunError::NotUtf8 {
             path: CONFIG_FILE.into(),
         })?;
-        let config = crate::config::parse(&text, CONFIG_FILE)?;
+        let config = Arc::new(crate::config::parse(&text, CONFIG_FILE)?);
+        Ok(RepoSource {
+            workdir: repo.workdir().to_path_buf(),
+            repo: Mutex::new(repo),
+            head,
+            config,
+            checkout: true,
+        })
+    }
+
+    /// [`RepoSource::open`] with `config` given rather than read: the
+    /// service passes the one it loaded. Parsing pipelines.toml again for
+    /// every run cost tens of milliseconds with a thousand pipelines, on the
+    /// async workers, so a tick of many schedules starved every run.
+    pub fn open_with_config(dir: &Path, config: Arc<Config>) -> Result<RepoSource, RunError> {
+        let repo = GitRepo::discover(dir)?;
+        let head = repo.head()?;
         Ok(RepoSource {
             workdir: repo.workdir().to_path_buf(),
             repo: Mutex::new(repo),
@@ -56,7 +75,7 @@ impl RepoSource {
     /// run will propose against). `config` is the pipelines.toml to use: the
     /// service passes the one it loaded, which may be the last good one when
     /// the commit's own is broken.
-    pub fn at_commit(repo: GitRepo, commit: &str, branch: &str, config: Config) -> RepoSource {
+    pub fn at_commit(repo: GitRepo, commit: &str, branch: &str, config: Arc<Config>) -> RepoSource {
         RepoSource {
             workdir: repo.workdir().to_path_buf(),
             repo: Mutex::new(repo),
@@ -72,7 +91,10 @@ impl RepoSource {
     /// The same source with another pipelines.toml in force (the service's
     /// last good one).
     pub fn with_config(self, config: Config) -> RepoSource {
-        RepoSource { config, ..self }
+        RepoSource {
+            config: Arc::new(config),
+            ..self
+        }
     }
 
     /// Load and parse pipelines.toml at `commit` of `repo`.

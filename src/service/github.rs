@@ -86,7 +86,7 @@ impl Host for GitHubHost {
         self.repo.open()
     }
 
-    fn source(&self, tip: &Tip, config: Config) -> Result<RepoSource, RunError> {
+    fn source(&self, tip: &Tip, config: Arc<Config>) -> Result<RepoSource, RunError> {
         Ok(RepoSource::at_commit(
             self.repo.open()?,
             &tip.commit,

@@ -54,7 +54,7 @@ pub trait Host: Send + Sync + 'static {
     /// blocking thread).
     fn open(&self) -> Result<GitRepo, ForgeError>;
     /// What a run of `tip` reads, with `config` in force.
-    fn source(&self, tip: &Tip, config: Config) -> Result<RepoSource, RunError>;
+    fn source(&self, tip: &Tip, config: Arc<Config>) -> Result<RepoSource, RunError>;
     /// The forge runs deliver through; `store` is the repository's run store.
     fn forge(&self, store: Arc<Store>) -> Arc<dyn Forge>;
     /// Report on a commit. Hosts without statuses log it.
@@ -144,11 +144,11 @@ impl Host for LocalHost {
         GitRepo::discover(&self.path)
     }
 
-    fn source(&self, tip: &Tip, config: Config) -> Result<RepoSource, RunError> {
+    fn source(&self, tip: &Tip, config: Arc<Config>) -> Result<RepoSource, RunError> {
         // The checkout's own `.dvc/config.local` (credentials, local remote
         // overrides) applies, as it does for `cairn run`.
-        let source = RepoSource::open(&self.path)?;
-        if source.head_commit() != tip.commit {
+        let head = GitRepo::discover(&self.path)?.head()?;
+        if head.commit != tip.commit {
             // HEAD moved since the sync: run what was planned, from the mirror's view.
             return Ok(RepoSource::at_commit(
                 self.open()?,
@@ -157,7 +157,7 @@ impl Host for LocalHost {
                 config,
             ));
         }
-        Ok(source.with_config(config))
+        RepoSource::open_with_config(&self.path, config)
     }
 
     fn forge(&self, _: Arc<Store>) -> Arc<dyn Forge> {

@@ -124,6 +124,18 @@ pub struct ServiceOptions {
     pub access: AccessPolicy,
     /// The bearer token of the run API; `None` disables it.
     pub api_token: Option<Secret>,
+    /// Runs doing work at once, over every pipeline and repository (at
+    /// least 1); more are recorded as `queued` and wait their turn in
+    /// arrival order. [`default_max_active_runs`] suits a machine that runs
+    /// the tasks itself.
+    pub max_active_runs: usize,
+}
+
+/// Twice the cores, at least 4: tasks run on this machine, and a run also
+/// spends time in git and on the network, not only on the CPU.
+pub fn default_max_active_runs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (2 * cores).max(4)
 }
 
 pub struct Service {
@@ -136,6 +148,8 @@ pub struct Service {
     executor: Arc<dyn Executor>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// The `max_active_runs` permits every run takes before it works.
+    run_permits: Arc<tokio::sync::Semaphore>,
     /// By lower-cased `owner/name` (GitHub names are case-insensitive).
     repos: RwLock<HashMap<String, Arc<Worker>>>,
 }
@@ -191,7 +205,9 @@ impl Service {
         shutdown: CancellationToken,
         clock: Arc<dyn Clock>,
     ) -> Arc<Service> {
+        let run_permits = Arc::new(tokio::sync::Semaphore::new(options.max_active_runs.max(1)));
         Arc::new_cyclic(|me| Service {
+            run_permits,
             options,
             clock,
             me: me.clone(),
@@ -685,7 +701,7 @@ impl Service {
         self.status(host, &tip.commit, &pending).await;
 
         let started = Instant::now();
-        let result = match host.source(tip, Config::clone(&job.config)) {
+        let result = match host.source(tip, Arc::clone(&job.config)) {
             Ok(source) => {
                 let ctx = RunContext {
                     store: Arc::clone(&worker.store),
@@ -696,6 +712,7 @@ impl Service {
                     progress: crate::dataset::Progress::hidden(),
                     jobs: self.options.jobs,
                     keep_workspace: false,
+                    permits: Some(Arc::clone(&self.run_permits)),
                 };
                 let request = RunRequest {
                     pipeline: pipeline.to_string(),

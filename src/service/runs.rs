@@ -90,6 +90,9 @@ impl Service {
         let now = self.clock.now();
         let mut soonest: Option<DateTime<Utc>> = None;
         let mut scheduled = std::collections::BTreeSet::new();
+        // Written in one transaction at the end: one commit per schedule
+        // made each wake-up of a worker with many schedules take seconds.
+        let mut fired: Vec<(String, String, i64)> = Vec::new();
         for pipeline in loaded.config.pipelines.values() {
             let Some(schedule) = &pipeline.schedule else {
                 continue;
@@ -100,9 +103,7 @@ impl Service {
             let last = match worker.store.last_fired(name) {
                 Ok(Some((k, t))) if k == key => DateTime::from_timestamp(t, 0).unwrap_or(now),
                 Ok(_) => {
-                    if let Err(e) = worker.store.set_last_fired(name, &key, now.timestamp()) {
-                        tracing::warn!(%repo, pipeline = %name, "schedule: {e}");
-                    }
+                    fired.push((name.to_string(), key.clone(), now.timestamp()));
                     now
                 }
                 Err(e) => {
@@ -170,9 +171,11 @@ impl Service {
                 acted_to = Some(if backfill { *tick } else { now.max(*tick) });
             }
             if let Some(t) = acted_to {
-                if let Err(e) = worker.store.set_last_fired(name, &key, t.timestamp()) {
-                    tracing::warn!(%repo, pipeline = %name, "schedule: {e}");
+                // Replaces a first sight's entry of this pipeline.
+                if fired.last().is_some_and(|(p, _, _)| p == name) {
+                    fired.pop();
                 }
+                fired.push((name.to_string(), key, t.timestamp()));
             }
             // A backfill stopped early goes on when the active run ends
             // (which wakes the worker), not on this timer.
@@ -183,6 +186,9 @@ impl Service {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+        }
+        if let Err(e) = worker.store.set_last_fired_many(&fired) {
+            tracing::warn!(%repo, schedules = fired.len(), "schedule: {e}");
         }
         let mut shown = worker.scheduled.lock().unwrap_or_else(|e| e.into_inner());
         for gone in shown.difference(&scheduled) {

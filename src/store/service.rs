@@ -236,18 +236,29 @@ impl Store {
         schedule: &str,
         tick: i64,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO schedules (pipeline, schedule, last_fired, updated_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (pipeline) DO UPDATE SET schedule = excluded.schedule,
-                 last_fired = excluded.last_fired, updated_at = excluded.updated_at",
-            params![
-                pipeline,
-                schedule,
-                tick,
-                unix_ms(std::time::SystemTime::now())
-            ],
-        )?;
+        self.set_last_fired_many(&[(pipeline.to_string(), schedule.to_string(), tick)])
+    }
+
+    /// [`Store::set_last_fired`] for many pipelines `(pipeline, schedule,
+    /// tick)` in one transaction: the worker evaluates every schedule on
+    /// each wake-up, and one commit (one fsync) per pipeline made that take
+    /// seconds with a thousand schedules.
+    pub fn set_last_fired_many(&self, entries: &[(String, String, i64)]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO schedules (pipeline, schedule, last_fired, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pipeline) DO UPDATE SET schedule = excluded.schedule,
+                     last_fired = excluded.last_fired, updated_at = excluded.updated_at",
+            )?;
+            let now = unix_ms(std::time::SystemTime::now());
+            for (pipeline, schedule, tick) in entries {
+                stmt.execute(params![pipeline, schedule, tick, now])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -423,6 +434,16 @@ mod tests {
         assert_eq!(store.last_fired("p").unwrap(), None);
         store.set_last_fired("p", "@daily UTC", 100).unwrap();
         store.set_last_fired("p", "@daily UTC", 200).unwrap();
+        store
+            .set_last_fired_many(&[
+                ("q".into(), "@hourly UTC".into(), 300),
+                ("r".into(), "@hourly UTC".into(), 400),
+            ])
+            .unwrap();
+        assert_eq!(
+            store.last_fired("r").unwrap(),
+            Some(("@hourly UTC".to_string(), 400))
+        );
         drop(store);
         let store = Store::open(&path).unwrap();
         assert_eq!(

@@ -9,10 +9,16 @@
 //! byte of the body of PUTs to some keys, to test integrity checks.
 //! [`FaultStats`] counts what was injected, so a test can check that faults
 //! really happened.
+//!
+//! A full disk on the server is switched on and off at run time
+//! ([`Faults::fill_disk_after`], [`Faults::free_disk`]): every request that
+//! would write (PUT, and the POSTs that create or complete a multipart upload)
+//! is then answered the way s3s-fs answers when its filesystem says ENOSPC:
+//! `500 InternalError` with no message (s3s-fs hides the io error's text).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -109,6 +115,8 @@ enum Fault {
     DropAfter,
     Delay(Duration),
     Corrupt,
+    /// What s3s-fs answers when a write meets ENOSPC.
+    DiskFull,
 }
 
 /// The plan, its generator and its counters.
@@ -118,6 +126,8 @@ pub struct Faults {
     state: Mutex<u64>,
     /// What was injected.
     pub stats: FaultStats,
+    /// Writes the disk still takes before it is full; negative: no limit.
+    writes_left: AtomicI64,
 }
 
 impl Faults {
@@ -128,7 +138,35 @@ impl Faults {
             plan,
             state: Mutex::new(seed),
             stats: FaultStats::default(),
+            writes_left: AtomicI64::new(-1),
         }
+    }
+
+    /// The server's disk fills up after `writes` more writing requests.
+    pub fn fill_disk_after(&self, writes: u32) {
+        self.writes_left.store(i64::from(writes), Ordering::SeqCst);
+    }
+
+    /// Space is back: writes succeed again.
+    pub fn free_disk(&self) {
+        self.writes_left.store(-1, Ordering::SeqCst);
+    }
+
+    /// Whether a request writes to the disk (a DeleteObjects POST frees space).
+    fn writes(method: &Method, query: Option<&str>) -> bool {
+        *method == Method::PUT
+            || (*method == Method::POST && !query.is_some_and(|q| q.starts_with("delete")))
+    }
+
+    /// Takes one write from the disk's remaining space; false once it is full.
+    fn disk_takes_write(&self) -> bool {
+        self.writes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| match left {
+                0 => None,
+                n if n < 0 => Some(n),
+                n => Some(n - 1),
+            })
+            .is_ok()
     }
 
     /// splitmix64: a uniform draw in [0, 1).
@@ -142,8 +180,11 @@ impl Faults {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn decide(&self, method: &Method, path: &str) -> Fault {
+    fn decide(&self, method: &Method, path: &str, query: Option<&str>) -> Fault {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if Self::writes(method, query) && !self.disk_takes_write() {
+            return Fault::DiskFull;
+        }
         let p = &self.plan;
         if method == Method::PUT && p.corrupt_puts_to.is_some_and(|part| path.contains(part)) {
             return Fault::Corrupt;
@@ -224,7 +265,9 @@ impl hyper::service::Service<Request<Incoming>> for FaultyService {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let fault = self.faults.decide(req.method(), req.uri().path());
+        let fault = self
+            .faults
+            .decide(req.method(), req.uri().path(), req.uri().query());
         let (inner, faults) = (self.inner.clone(), self.faults.clone());
         Box::pin(async move {
             let stats = &faults.stats;
@@ -237,7 +280,16 @@ impl hyper::service::Service<Request<Incoming>> for FaultyService {
                 Fault::Error(status, code, message) => {
                     stats.errors.fetch_add(1, Ordering::Relaxed);
                     drain(req.into_body()).await;
-                    Ok(error_response(status, code, message))
+                    Ok(error_response(status, code, Some(message)))
+                }
+                Fault::DiskFull => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    drain(req.into_body()).await;
+                    Ok(error_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        None,
+                    ))
                 }
                 Fault::DropBefore => {
                     stats.drops.fetch_add(1, Ordering::Relaxed);
@@ -282,10 +334,12 @@ async fn drain(mut body: Incoming) {
     }
 }
 
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response<s3s::Body> {
+fn error_response(status: StatusCode, code: &str, message: Option<&str>) -> Response<s3s::Body> {
+    let message = message
+        .map(|m| format!("<Message>{m}</Message><RequestId>cairn-fault</RequestId>"))
+        .unwrap_or_default();
     let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
-         <Message>{message}</Message><RequestId>cairn-fault</RequestId></Error>"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>{message}</Error>"
     );
     let mut resp = Response::new(s3s::Body::from(xml));
     *resp.status_mut() = status;
