@@ -4,6 +4,9 @@
 //! A plain `main` rather than a bench harness: one number, no extra
 //! dependency. Run with `cargo bench --bench config_validate`.
 
+#[path = "support/rows.rs"]
+mod rows;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -92,6 +95,15 @@ fn main() {
         ms(times[ITERATIONS / 2]),
         ms(times[0]),
     );
+    let median = times[ITERATIONS / 2];
+    rows::record(rows::Row {
+        bench: "pipelines.toml, 1,000 pipelines",
+        target: "validation < 100 ms",
+        measured: format!("{:.2} ms", ms(median)),
+        reference: String::new(),
+        ratio: ms(median) / 100.0,
+        met: Some(median < Duration::from_millis(100)),
+    });
     cpu.sort();
     println!(
         "config_validate: thread CPU time median {:.2} ms, min {:.2} ms",

@@ -1,7 +1,7 @@
 //! Webhook intake throughput and latency on loopback (targets: 10,000
 //! verified deliveries/s, p99 under 5 ms, idle service RSS under 30 MB).
 //!
-//! Run with `cargo bench --bench intake` (or bench/intake.sh). A plain `main`
+//! Run with `cargo bench --bench intake` (or bench/run.sh, which runs every benchmark). A plain `main`
 //! rather than a bench harness. The benchmark runs itself twice:
 //! - as a child process in `--server` mode: the real router and `serve`, a
 //!   real delivery log (SQLite, in a temporary folder, capacity 100,000), a
@@ -25,6 +25,9 @@
 //! Settings (environment): CAIRN_BENCH_CONNECTIONS (32), CAIRN_BENCH_SECONDS
 //! per phase (5), CAIRN_BENCH_RATE of the paced phase (10000),
 //! CAIRN_BENCH_LOG (`info`; `off` for no subscriber).
+
+#[path = "support/rows.rs"]
+mod rows;
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::SocketAddr;
@@ -624,6 +627,32 @@ fn run_load() {
         thousands(logged as f64)
     );
     assert_eq!(total, sent, "every delivery answered 202 reached the sink");
+    let bench = format!("webhook intake, {connections} connections");
+    rows::record(rows::Row {
+        bench: &bench,
+        target: ">= 10,000 verified deliveries/s",
+        measured: format!("{}/s", thousands(saturation.rate())),
+        reference: String::new(),
+        ratio: saturation.rate() / 10_000.0,
+        met: Some(saturation.rate() >= 10_000.0),
+    });
+    let p99 = paced.percentile(0.99);
+    rows::record(rows::Row {
+        bench: &bench,
+        target: "p99 latency < 5 ms at 10,000/s",
+        measured: ms(p99),
+        reference: format!("paced at {}/s", thousands(rate)),
+        ratio: p99.as_secs_f64() / 0.005,
+        met: Some(p99 < Duration::from_millis(5)),
+    });
+    rows::record(rows::Row {
+        bench: "service, idle",
+        target: "RSS < 30 MB",
+        measured: format!("{:.1} MB", idle_rss as f64 / 1e6),
+        reference: String::new(),
+        ratio: idle_rss as f64 / 30e6,
+        met: Some(idle_rss < 30_000_000),
+    });
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
         "targets:            >= 10,000/s {}; p99 < 5 ms at {}/s {}; idle RSS < 30 MB {}",
