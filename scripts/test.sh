@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of cairn: formatting, lints, unit and integration tests,
 # the interoperability tests against the real DVC client, the dashboard in a
-# headless browser, and the README's demo command. Installs the peers
-# first (scripts/peers.sh: DVC, moto, Garage).
+# headless browser, a short run of every fuzz target, and the README's demo
+# command. Installs the peers first (scripts/peers.sh: DVC, moto, Garage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CAIRN_CACHE="${CAIRN_CACHE:-$HOME/.cache/cairn-ci}"
@@ -18,5 +18,7 @@ echo "== deploy/ rendered with kustomize and validated against the Kubernetes sc
 scripts/validate-deploy.sh
 echo "== dashboard in a real browser"
 scripts/dashboard-check.sh
+echo "== fuzzing: each cargo-fuzz target for 15 s (nightly, installed by the script)"
+scripts/fuzz.sh 15
 echo "== README demo"
 scripts/demo.sh
