@@ -63,6 +63,7 @@ fn run_of(name: &str, tasks: Vec<TaskTemplate>) -> PipelineRun {
             tasks,
             timeout_seconds: None,
             cancel: false,
+            source: None,
         },
     )
 }
