@@ -138,6 +138,9 @@ pub struct Service {
     tasks: TaskTracker,
     /// By lower-cased `owner/name` (GitHub names are case-insensitive).
     repos: RwLock<HashMap<String, Arc<Worker>>>,
+    /// Set when runs go to a Kubernetes cluster as PipelineRuns instead of
+    /// local processes.
+    kube: std::sync::OnceLock<reconciler::KubeContext>,
 }
 
 struct Worker {
@@ -201,7 +204,22 @@ impl Service {
             shutdown,
             tasks: TaskTracker::new(),
             repos: RwLock::new(HashMap::new()),
+            kube: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Run every pipeline on Kubernetes: each run becomes a PipelineRun in
+    /// `runs`' namespace, which the controller carries out. Call it before
+    /// [`Service::serve`], which then follows the runs a previous process
+    /// left going instead of failing them.
+    pub fn use_kubernetes(&self, runs: crate::k8s::runs::Runs) {
+        let context = reconciler::KubeContext {
+            runs,
+            detach: self.shutdown.clone(),
+        };
+        if self.kube.set(context).is_err() {
+            tracing::warn!("the Kubernetes executor was set twice; the first stays");
+        }
     }
 
     /// Start serving a repository: open its store, fail the runs a previous
@@ -229,20 +247,28 @@ impl Service {
                 repo: repo.clone(),
                 source,
             })?;
-        let interrupted =
-            store
-                .fail_interrupted(INTERRUPTED)
-                .map_err(|source| ServiceError::Store {
-                    repo: repo.clone(),
-                    source,
-                })?;
-        if !interrupted.is_empty() {
-            tracing::warn!(%repo, runs = ?interrupted, "runs interrupted by a restart will run again");
-        }
-        let resume: Vec<RunRecord> = interrupted
-            .iter()
-            .filter_map(|id| store.run(id).ok().flatten())
-            .collect();
+        let store_err = |source| ServiceError::Store {
+            repo: repo.clone(),
+            source,
+        };
+        let resume: Vec<RunRecord> = if self.kube.get().is_some() {
+            // The cluster kept running them: follow each to its end.
+            let unfinished = store.unfinished_runs().map_err(store_err)?;
+            if !unfinished.is_empty() {
+                let ids: Vec<&str> = unfinished.iter().map(|r| r.id.as_str()).collect();
+                tracing::info!(%repo, runs = ?ids, "following the cluster's runs a restart left");
+            }
+            unfinished
+        } else {
+            let interrupted = store.fail_interrupted(INTERRUPTED).map_err(store_err)?;
+            if !interrupted.is_empty() {
+                tracing::warn!(%repo, runs = ?interrupted, "runs interrupted by a restart will run again");
+            }
+            interrupted
+                .iter()
+                .filter_map(|id| store.run(id).ok().flatten())
+                .collect()
+        };
         let service = Arc::downgrade(self);
         let worker = Arc::new_cyclic(|me: &std::sync::Weak<Worker>| {
             let me = me.clone();
@@ -656,6 +682,7 @@ impl Service {
             config: Arc::clone(config),
             pipeline: pipeline.to_string(),
             reason: format!("push: {why}"),
+            attach: false,
         };
         self.submit(worker, run_id, job);
     }
@@ -706,8 +733,17 @@ impl Service {
                 };
                 // The token is cancelled by a newer run (`replace`), by
                 // `/cairn cancel`, or by shutdown (a child of it); a run cut
-                // short by shutdown runs again after the restart.
-                reconciler::run(&source, &request, &ctx, &cancel).await
+                // short by shutdown runs again after the restart (locally)
+                // or is followed again (on a cluster, where it went on).
+                match self.kube.get() {
+                    Some(kube) => {
+                        reconciler::run_on_kubernetes(
+                            &source, &request, &ctx, kube, job.attach, &cancel,
+                        )
+                        .await
+                    }
+                    None => reconciler::run(&source, &request, &ctx, &cancel).await,
+                }
             }
             Err(e) => Err(e),
         };

@@ -1,5 +1,6 @@
 //! Runs that do not come from a push replay: schedule ticks, runs a restart
-//! cut short, and the one submission path every trigger shares.
+//! cut short (run again locally, followed again on a cluster), and the one
+//! submission path every trigger shares.
 
 use std::sync::Arc;
 
@@ -28,6 +29,9 @@ pub(super) struct Job {
     pub pipeline: String,
     /// Why it runs, for the run record and the commit status.
     pub reason: String,
+    /// The run was started by an earlier process of the service on a
+    /// cluster: follow its PipelineRun instead of starting it.
+    pub attach: bool,
 }
 
 impl Service {
@@ -133,6 +137,7 @@ impl Service {
                                 local.format("%Y-%m-%d %H:%M %Z"),
                                 schedule.expr()
                             ),
+                            attach: false,
                         };
                         self.submit(worker, run_id, job);
                     }
@@ -180,6 +185,22 @@ impl Service {
                 tracing::info!(run = %record.id, "not resumed: its pipeline is gone");
                 continue;
             }
+            if self.kube.get().is_some() {
+                // On a cluster the run went on without us: follow it under
+                // its own id (and PipelineRun), never start a second one.
+                let job = Job {
+                    tip: Tip {
+                        branch: loaded.tip.branch.clone(),
+                        commit: record.source_commit.clone(),
+                    },
+                    config: Arc::clone(&loaded.config),
+                    pipeline: record.pipeline.clone(),
+                    reason: record.reason.clone(),
+                    attach: true,
+                };
+                self.submit(worker, record.id.clone(), job);
+                continue;
+            }
             let run_id = match next_run_id(&worker.store, base_id(&record.id)) {
                 Ok(Some(id)) => id,
                 Ok(None) => continue,
@@ -196,6 +217,7 @@ impl Service {
                 config: Arc::clone(&loaded.config),
                 pipeline: record.pipeline.clone(),
                 reason: record.reason.clone(),
+                attach: false,
             };
             self.submit(worker, run_id, job);
         }
