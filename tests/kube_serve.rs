@@ -37,10 +37,15 @@ const PIPELINE: &str = "table";
 const PREFIX: &str = "store";
 
 fn config(build: &str) -> String {
+    config_with(build, "queue")
+}
+
+fn config_with(build: &str, concurrency: &str) -> String {
     format!(
         r#"[pipelines.{PIPELINE}]
 dataset = "data/table.csv"
 merge = "review"
+concurrency = "{concurrency}"
 image = "busybox:1.36"
 on_push = {{ paths = ["etl/**"] }}
 
@@ -67,7 +72,11 @@ impl Drop for Cluster {
 }
 
 fn cluster(build: &str, workspace: Workspace) -> Cluster {
-    let hosted = Hosted::new(&config(build));
+    cluster_with(&config(build), workspace)
+}
+
+fn cluster_with(pipelines_toml: &str, workspace: Workspace) -> Cluster {
+    let hosted = Hosted::new(pipelines_toml);
     let runtime = &hosted._runtime;
     let kube = runtime.block_on(FakeKube::start());
     let s3 = runtime.block_on(S3Server::start(FaultPlan::none()));
@@ -383,6 +392,91 @@ fn a_service_killed_mid_run_follows_the_same_pipelinerun_after_restart() {
         "following the cluster's runs a restart left",
         Duration::from_secs(5),
     );
+}
+
+#[test]
+fn the_services_watch_survives_a_dropped_stream_and_410_gone() {
+    let c = cluster(
+        "sleep 1; mkdir -p data && cat etl/rows.csv > data/table.csv",
+        Workspace::SharedClaim {
+            claim: "cairn-workspace".into(),
+        },
+    );
+    let mut served = c.serve();
+    let rows = "id,name\n5,eve\n";
+    push_and_notify(
+        &c.hosted.fake,
+        &c.hosted.world,
+        &mut served,
+        &[("etl/rows.csv", rows)],
+        "Eve",
+    );
+    wait("the build pod", Duration::from_secs(60), || {
+        c.kube
+            .created_pods()
+            .iter()
+            .any(|p| p.step == "build")
+            .then_some(())
+    });
+    // As an API server restart and an etcd compaction do: every open watch
+    // ends, and resuming from the last resourceVersion answers 410 Gone.
+    c.kube.compact();
+    c.kube.drop_watches();
+    wait_for_pull(&c);
+    assert_eq!(c.proposed_md5().unwrap(), md5_hex(rows.as_bytes()));
+    assert_eq!(c.pipeline_runs().len(), 1);
+}
+
+#[test]
+fn a_replacing_run_cancels_the_pipelinerun_it_replaces() {
+    let c = cluster_with(
+        &config_with(
+            "sleep 3; mkdir -p data && cat etl/rows.csv > data/table.csv",
+            "replace",
+        ),
+        Workspace::SharedClaim {
+            claim: "cairn-workspace".into(),
+        },
+    );
+    let mut served = c.serve();
+    let first = push_and_notify(
+        &c.hosted.fake,
+        &c.hosted.world,
+        &mut served,
+        &[("etl/rows.csv", "id\n1\n")],
+        "One",
+    );
+    wait("the first build pod", Duration::from_secs(60), || {
+        c.kube
+            .created_pods()
+            .iter()
+            .any(|p| p.step == "build")
+            .then_some(())
+    });
+    let rows = "id\n1\n2\n";
+    push_and_notify(
+        &c.hosted.fake,
+        &c.hosted.world,
+        &mut served,
+        &[("etl/rows.csv", rows)],
+        "Two",
+    );
+    let first_run = format!("{PIPELINE}-{}", &first[..12]);
+    let cancelled = wait("the first run cancelled", Duration::from_secs(60), || {
+        c.kube
+            .get("pipelineruns", NS, &first_run)
+            .filter(|r| r["status"]["phase"] == "Cancelled")
+    });
+    assert_eq!(cancelled["spec"]["cancel"], true);
+    assert_eq!(
+        final_status(&c.hosted.fake, &first, &format!("cairn/{PIPELINE}")).state,
+        "failure",
+        "a cancelled run's status"
+    );
+    wait_for_pull(&c);
+    wait("the second version", Duration::from_secs(60), || {
+        c.proposed_md5().filter(|m| *m == md5_hex(rows.as_bytes()))
+    });
 }
 
 fn on_remote_dir(s3: &S3Server, md5: &str) -> bool {
