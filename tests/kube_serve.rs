@@ -117,6 +117,7 @@ fn cluster_with(pipelines_toml: &str, workspace: Workspace) -> Cluster {
             ..ExecutorSettings::default()
         },
         throttle: Throttle::new(200.0, 50),
+        identity: "controller-test".into(),
     });
     runtime.spawn(controller::run(ctx, stop.clone()));
     Cluster {

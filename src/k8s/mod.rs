@@ -9,7 +9,8 @@
 //!
 //! Files: `crd.rs` the resource and its status; `pods.rs` pod specs;
 //! `decide.rs` the reconcile decision; `controller.rs` the IO around it;
-//! `lease.rs` leader election; `throttle.rs` the client-side rate limit;
+//! `events.rs` Kubernetes Events from status changes; `lease.rs` leader
+//! election; `throttle.rs` the client-side rate limit;
 //! `trigger.rs` PipelineRuns from pipelines.toml; `runs.rs` the service's
 //! side of a run (create, follow with a watch, cancel); `settings.rs` the
 //! operator's choices.
@@ -17,6 +18,7 @@
 pub mod controller;
 pub mod crd;
 pub mod decide;
+pub mod events;
 pub mod lease;
 pub mod pods;
 pub mod runs;

@@ -283,6 +283,8 @@ fn describe(plural: &str) -> Option<(&'static str, &'static str, bool)> {
         "persistentvolumeclaims" => ("v1", "PersistentVolumeClaim", true),
         "leases" => ("coordination.k8s.io/v1", "Lease", false),
         "pipelineruns" => ("cairn.dev/v1alpha1", "PipelineRun", true),
+        // What kube's event Recorder writes (events.k8s.io/v1).
+        "events" => ("events.k8s.io/v1", "Event", false),
         _ => return None,
     })
 }
