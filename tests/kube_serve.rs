@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 const NS: &str = "data";
 const PIPELINE: &str = "table";
 const PREFIX: &str = "store";
+const COMMITTED_SECRET: &str = "committed-by-mistake-0xdeadbeef";
 
 fn config(build: &str) -> String {
     config_with(build, "queue")
@@ -80,8 +81,9 @@ fn cluster_with(pipelines_toml: &str, workspace: Workspace) -> Cluster {
     let runtime = &hosted._runtime;
     let kube = runtime.block_on(FakeKube::start());
     let s3 = runtime.block_on(S3Server::start(FaultPlan::none()));
+    // With a credential committed by mistake: it must not travel further.
     let dvc = format!(
-        "[core]\n    remote = storage\n['remote \"storage\"']\n    url = s3://{BUCKET}/{PREFIX}\n    endpointurl = {}\n    region = us-east-1\n",
+        "[core]\n    remote = storage\n['remote \"storage\"']\n    url = s3://{BUCKET}/{PREFIX}\n    endpointurl = {}\n    region = us-east-1\n    secret_access_key = {COMMITTED_SECRET}\n",
         s3.endpoint
     );
     hosted
@@ -234,12 +236,12 @@ fn a_push_runs_on_the_cluster_and_its_result_becomes_a_pull_request() {
         "the source tree's manifest is on S3"
     );
     let text = run.to_string();
-    for secret in [SECRET_KEY, ACCESS_KEY, TOKEN, SECRET] {
+    for secret in [SECRET_KEY, ACCESS_KEY, TOKEN, SECRET, COMMITTED_SECRET] {
         assert!(!text.contains(secret), "a secret in the PipelineRun");
     }
     for pod in c.kube.list("pods", NS) {
         let text = pod.to_string();
-        for secret in [SECRET_KEY, ACCESS_KEY, TOKEN, SECRET] {
+        for secret in [SECRET_KEY, ACCESS_KEY, TOKEN, SECRET, COMMITTED_SECRET] {
             assert!(!text.contains(secret), "a secret in a pod spec: {text}");
         }
     }

@@ -82,9 +82,10 @@ pub struct SourceTree {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nfiles: Option<u64>,
-    /// The committed `.dvc/config` at the source commit: where the remote is
-    /// (URL, endpoint, region). Never `config.local`, which is where secrets
-    /// live; credentials come from the pod's service account.
+    /// Where the remote is, as a `.dvc/config` text: the pipeline's remote
+    /// from the committed file at the source commit, with only its URL,
+    /// endpoint, region, profile and timeouts. Never `config.local` nor a
+    /// credential option; credentials come from the pod's service account.
     pub dvc_config: String,
     /// The remote named by the pipeline's `remote`, when it is not the
     /// default one.

@@ -208,13 +208,28 @@ async fn publish_source(
         md5: published.output.id.to_string(),
         size: published.output.size,
         nfiles: published.output.nfiles,
-        // The committed file only: `config.local` holds secrets and is never
-        // part of a commit, so it cannot reach a PipelineRun.
-        dvc_config: source
-            .read_text(&run.commit, ".dvc/config")?
-            .unwrap_or_default(),
+        dvc_config: remote_locator(run, source)?,
         remote: run.pipeline.remote.clone(),
     })
+}
+
+/// Where the pipeline's remote is, as a `.dvc/config` text for the fetch
+/// pod: from the committed file only (`config.local` is never part of a
+/// commit), and of that only the remote's location, no credential.
+fn remote_locator(run: &Prepared, source: &RepoSource) -> Result<String, RunError> {
+    const PATH: &str = ".dvc/config";
+    let text = source.read_text(&run.commit, PATH)?.unwrap_or_default();
+    let committed = crate::dvc::DvcConfig::parse(&text, Path::new(PATH))?;
+    let remote = match &run.pipeline.remote {
+        Some(name) => committed
+            .remote(name)
+            .ok_or_else(|| RunError::UnknownRemote {
+                name: name.clone(),
+                pipeline: run.pipeline.name.as_str().to_string(),
+            })?,
+        None => committed.default_remote()?,
+    };
+    Ok(remote.locator_text())
 }
 
 async fn download_manifest(run: &Prepared, id: &ObjectId) -> Result<Manifest, RunError> {
