@@ -73,6 +73,14 @@ async fn execute(
         &request.reason,
     )?;
     object.spec.source = Some(tree);
+    if cancel.is_cancelled() && !kube.detach.is_cancelled() {
+        // Replaced or cancelled while the tree was uploading: starting pods
+        // only to cancel them would waste the cluster's time. (A stopping
+        // service still creates it: the next process follows it.)
+        return Err(RunError::Cancelled {
+            reason: "the run was cancelled".into(),
+        });
+    }
     let created = kube.runs.create(&run.run_id, object).await?;
     tracing::info!(
         run = %run.run_id,
