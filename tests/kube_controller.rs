@@ -63,6 +63,7 @@ fn run_of(name: &str, tasks: Vec<TaskTemplate>) -> PipelineRun {
             tasks,
             timeout_seconds: None,
             cancel: false,
+            source: None,
         },
     )
 }
@@ -86,6 +87,7 @@ fn start_controller(
         namespace: NS.into(),
         settings,
         throttle: Throttle::new(200.0, 50),
+        identity: "controller-test".into(),
     });
     let stop = CancellationToken::new();
     let handle = tokio::spawn(controller::run(ctx, stop.clone()));
@@ -274,6 +276,18 @@ async fn a_failing_task_is_retried_then_fails_and_its_dependents_never_start() {
         "{created:?}"
     );
     assert_eq!(created.iter().filter(|(s, _)| s == "transform").count(), 2);
+    let told = events_until(&fake, "ea-2", "RunFailed").await;
+    assert!(
+        told.iter().any(|(r, n, t)| r == "StepFailed"
+            && n.starts_with("transform failed on attempt 2")
+            && t == "Warning"),
+        "{told:#?}"
+    );
+    assert!(
+        told.iter()
+            .any(|(r, _, t)| r == "RunFailed" && t == "Warning"),
+        "{told:#?}"
+    );
     // Failed pods are kept for inspection (keep time: an hour here).
     let kept: Vec<String> = pods_of(&fake, "ea-2")
         .iter()
@@ -307,8 +321,57 @@ async fn an_evicted_pod_is_retried() {
         .get("pods", NS, "ea-evict-extract-1")
         .expect("failed pod kept");
     assert_eq!(evicted["status"]["reason"], "Evicted");
+
+    // `kubectl describe` tells the story in Events on the run (published
+    // just after the status that they tell).
+    let told = events_until(&fake, "ea-evict", "RunSucceeded").await;
+    let has =
+        |reason: &str, note: &str| told.iter().any(|(r, n, _)| r == reason && n.contains(note));
+    assert!(has("StepStarted", "extract attempt 1 started"), "{told:#?}");
+    assert!(
+        has("StepRetrying", "extract attempt 1 failed (Evicted"),
+        "{told:#?}"
+    );
+    assert!(has("StepStarted", "extract attempt 2 started"), "{told:#?}");
+    assert!(has("RunSucceeded", "published"), "{told:#?}");
+    let retrying = told.iter().find(|(r, _, _)| r == "StepRetrying").unwrap();
+    assert_eq!(retrying.2, "Warning");
+    // Each change is told once, however many looks saw it.
+    let starts = told
+        .iter()
+        .filter(|(r, n, _)| r == "StepStarted" && n.contains("extract attempt 1"))
+        .count();
+    assert_eq!(starts, 1, "{told:#?}");
     stop.cancel();
     handle.await.unwrap();
+}
+
+/// [`events_of`] once one with `reason` is among them.
+async fn events_until(fake: &FakeKube, run: &str, reason: &str) -> Vec<(String, String, String)> {
+    let start = Instant::now();
+    loop {
+        let told = events_of(fake, run);
+        if told.iter().any(|(r, _, _)| r == reason) {
+            return told;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no {reason} event about {run}: {told:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// (reason, note, type) of every Event about the run `run`.
+fn events_of(fake: &FakeKube, run: &str) -> Vec<(String, String, String)> {
+    fake.list("events", NS)
+        .into_iter()
+        .filter(|e| e["regarding"]["name"] == run && e["regarding"]["kind"] == "PipelineRun")
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (text("reason"), text("note"), text("type"))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,6 +601,7 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over() {
             namespace: NS.into(),
             settings: settings(),
             throttle: Throttle::new(200.0, 50),
+            identity: identity.to_string(),
         });
         let stop = CancellationToken::new();
         let leader = election.is_leader();

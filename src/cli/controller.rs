@@ -94,6 +94,7 @@ pub fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             namespace: args.namespace.clone(),
             settings,
             throttle: Throttle::new(args.qps, args.burst),
+            identity: identity.clone(),
         });
         let election = LeaderElection::new(
             client,

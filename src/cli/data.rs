@@ -38,6 +38,16 @@ pub struct FetchArgs {
     pub repo: PathBuf,
     #[arg(long)]
     pub remote: Option<String>,
+    /// Restore the repository's tree from this `.dir` object first (a
+    /// Kubernetes fetch step: the workspace starts empty, and no git
+    /// credentials enter the pod). A dataset with no pointer in the tree
+    /// has no version yet: nothing more to fetch.
+    #[arg(long)]
+    pub source_tree: Option<String>,
+    /// The committed `.dvc/config` text that says where the tree's remote
+    /// is (the controller sets it from the PipelineRun).
+    #[arg(long, env = cairn::k8s::pods::SOURCE_DVC_CONFIG_ENV, hide_env_values = true)]
+    pub source_dvc_config: Option<String>,
     /// Parallel downloads.
     #[arg(long, default_value_t = cairn::dataset::default_jobs())]
     pub jobs: usize,
@@ -80,8 +90,24 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
+    match (&args.source_tree, &args.source_dvc_config) {
+        (Some(tree), Some(config)) => restore_source(&args, tree, config)?,
+        (Some(_), None) => anyhow::bail!(
+            "--source-tree needs the source's .dvc/config: --source-dvc-config or {}",
+            cairn::k8s::pods::SOURCE_DVC_CONFIG_ENV
+        ),
+        _ => {}
+    }
     let (root, dataset) = locate(&args.repo, &args.dataset)?;
     let pointer_path = root.join(dataset.pointer_path());
+    if args.source_tree.is_some() && !pointer_path.exists() {
+        println!(
+            "{}: no {} at the source commit, so no version yet; nothing to fetch",
+            dataset.as_str(),
+            dataset.pointer_path()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let text = std::fs::read_to_string(&pointer_path)
         .with_context(|| format!("cannot read {}", pointer_path.display()))?;
     let pointer = PointerFile::parse(&text, &dataset.pointer_path())?;
@@ -106,6 +132,45 @@ pub fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         remote.url()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Restores the source tree `tree` into `--repo`, from the remote that
+/// `config` (the committed `.dvc/config`) names.
+fn restore_source(args: &FetchArgs, tree: &str, config: &str) -> anyhow::Result<()> {
+    let id: cairn::dvc::ObjectId = tree
+        .parse()
+        .with_context(|| format!("--source-tree {tree:?}"))?;
+    if !id.dir {
+        anyhow::bail!("--source-tree {tree:?}: expected a directory object (`<md5>.dir`)");
+    }
+    let dvc = DvcConfig::parse(config, Path::new("CAIRN_SOURCE_DVC_CONFIG"))?;
+    let remote_config = match &args.remote {
+        Some(name) => dvc.remote(name).with_context(|| {
+            format!("--remote {name:?}: the source's .dvc/config defines no such remote")
+        })?,
+        None => dvc.default_remote()?,
+    };
+    let remote = cairn::remote::open(&remote_config)?;
+    let output = cairn::dvc::Output::dir(id, 0, 0, "source");
+    let options = cairn::dataset::FetchOptions {
+        jobs: args.jobs.max(1),
+        progress: super::progress(),
+    };
+    std::fs::create_dir_all(&args.repo)
+        .with_context(|| format!("cannot create {}", args.repo.display()))?;
+    let report = super::runtime()?.block_on(cairn::dataset::restore_tree(
+        &output,
+        &args.repo,
+        remote.as_ref(),
+        &options,
+    ))?;
+    println!(
+        "source tree {id}: {} file(s) from {} into {}",
+        report.files,
+        remote.url(),
+        args.repo.display()
+    );
+    Ok(())
 }
 
 /// The DVC repository root (the folder holding `.dvc/`) at or above `repo`,

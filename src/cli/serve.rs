@@ -25,7 +25,8 @@ use cairn::settings::{self, Env, Flags, GithubAuth, Settings};
 Environment: CAIRN_WEBHOOK_SECRET(_FILE), CAIRN_GITHUB_TOKEN(_FILE), CAIRN_GITHUB_APP_ID,
 CAIRN_GITHUB_APP_KEY_FILE, CAIRN_GITHUB_API_URL, CAIRN_LISTEN, CAIRN_DATA_DIR, CAIRN_CONFIG,
 CAIRN_LOG_FORMAT (text|json), CAIRN_LOG (log filter), CAIRN_API_TOKEN (the run API),
-CAIRN_CATCHUP_WINDOW, CAIRN_COMMANDS_MIN_PERMISSION, CAIRN_COMMANDS_ALLOW_FORKS.
+CAIRN_CATCHUP_WINDOW, CAIRN_COMMANDS_MIN_PERMISSION, CAIRN_COMMANDS_ALLOW_FORKS, CAIRN_EXECUTOR (local|kubernetes),
+CAIRN_KUBERNETES_NAMESPACE.
 
 Pages: GET / (the dashboard: pipelines, runs, versions), /healthz, /readyz, /metrics,
 /api/v1/runs/ID (JSON), /api/v1/pipelines/NAME/runs (GET, and POST with the API token).
@@ -110,6 +111,14 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
     };
     let executor = Arc::new(LocalExecutor::new(None));
     let service = Service::new(options, Arc::clone(&metrics), executor, shutdown.clone());
+    if settings.executor == settings::ExecutorKind::Kubernetes {
+        let client = kube::Client::try_default()
+            .await
+            .context("executor = \"kubernetes\": cannot reach the Kubernetes API (in-cluster config or kubeconfig)")?;
+        let namespace = &settings.kubernetes.namespace;
+        service.use_kubernetes(cairn::k8s::runs::Runs::new(client, namespace));
+        tracing::info!(%namespace, "runs go to Kubernetes as PipelineRuns");
+    }
 
     let data_dir = match &args.repo {
         Some(repo) => {

@@ -7,19 +7,25 @@
 //! - [`fetch`]: materialise what a pointer names, verifying every object's md5
 //!   before anything appears under its final name (unlike `dvc pull`).
 //!
+//! - [`restore_tree`]: the repository at a run's source commit, published
+//!   as a directory object by the side that has git, restored into a
+//!   workspace that has none (a Kubernetes fetch pod).
+//!
 //! These are the only places that move dataset bytes between a workspace and a
 //! remote; worker pods never touch the remote themselves.
 
 mod fetch;
 mod progress;
 mod publish;
+mod source;
 
 #[cfg(test)]
 mod tests;
 
 pub use fetch::{fetch, FetchError, FetchReport};
 pub use progress::{human_bytes, Progress, Task};
-pub use publish::{publish, write_pointer, PublishError, PublishReport};
+pub use publish::{publish, publish_tree, write_pointer, PublishError, PublishReport};
+pub use source::restore_tree;
 
 /// Concurrency and progress reporting for [`publish`] and [`fetch`].
 #[derive(Debug, Clone)]

@@ -23,8 +23,8 @@ use futures::StreamExt;
 use super::progress::Task;
 use super::TransferOptions;
 use crate::dvc::{
-    gitignore_add, hash, hash_tree, HashError, Manifest, Md5, ObjectId, Output, PointerFile,
-    TreeHash,
+    gitignore_add, hash, hash_tree_as, HashError, Manifest, Md5, ObjectId, Output, PointerFile,
+    TreeHash, Walk,
 };
 use crate::remote::{HashedPut, Remote, RemoteError};
 
@@ -155,6 +155,27 @@ pub async fn publish(
     remote: &dyn Remote,
     opts: &TransferOptions,
 ) -> Result<PublishReport, PublishError> {
+    publish_as(workspace_root, dataset, remote, opts, Walk::Dataset).await
+}
+
+/// [`publish`] of a repository's source tree: every file the commit holds
+/// (`.dvc/config` and `.dvcignore` included), not only what `dvc add` takes.
+pub async fn publish_tree(
+    root: &Path,
+    tree: &str,
+    remote: &dyn Remote,
+    opts: &TransferOptions,
+) -> Result<PublishReport, PublishError> {
+    publish_as(root, tree, remote, opts, Walk::Source).await
+}
+
+async fn publish_as(
+    workspace_root: &Path,
+    dataset: &str,
+    remote: &dyn Remote,
+    opts: &TransferOptions,
+    walk: Walk,
+) -> Result<PublishReport, PublishError> {
     let name = dataset_name(dataset)?;
     let path = workspace_root.join(dataset.trim_end_matches('/'));
     let internal = |e: tokio::task::JoinError| PublishError::Internal {
@@ -207,7 +228,7 @@ pub async fn publish(
         },
         None => {
             let (path, task) = (path.clone(), hash_task.clone());
-            tokio::task::spawn_blocking(move || hash_output(&path, &meta, &task))
+            tokio::task::spawn_blocking(move || hash_output(&path, &meta, &task, walk))
                 .await
                 .map_err(internal)??
         }
@@ -407,9 +428,16 @@ fn recorded_at_size(workspace_root: &Path, dataset: &str, size: u64) -> bool {
     )
 }
 
-fn hash_output(path: &Path, meta: &std::fs::Metadata, task: &Task) -> Result<Hashed, PublishError> {
+fn hash_output(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    task: &Task,
+    walk: Walk,
+) -> Result<Hashed, PublishError> {
     if meta.is_dir() {
-        return Ok(Hashed::Dir(hash_tree(path, &|n| task.add_bytes(n))?));
+        return Ok(Hashed::Dir(hash_tree_as(path, walk, &|n| {
+            task.add_bytes(n)
+        })?));
     }
     if !meta.is_file() {
         return Err(HashError::Unsupported {

@@ -35,6 +35,38 @@ pub struct RemoteConfig {
     pub options: BTreeMap<String, String>,
 }
 
+/// Options that say where a remote is and how to reach it, never who is
+/// asking: the only ones [`RemoteConfig::locator_text`] keeps.
+const LOCATOR_OPTIONS: &[&str] = &[
+    "endpointurl",
+    "region",
+    "profile",
+    "connect_timeout",
+    "read_timeout",
+];
+
+impl RemoteConfig {
+    /// This remote alone, as the default of a `.dvc/config` text, with only
+    /// the options that locate it. For copies that leave the repository
+    /// (a PipelineRun's spec, a pod's environment): whatever a file held
+    /// (an `access_key_id` committed by mistake, say) stays behind, as
+    /// credentials come from the reader's own AWS chain.
+    pub fn locator_text(&self) -> String {
+        let mut text = format!(
+            "[core]\n    remote = {}\n['remote \"{}\"']\n    url = {}\n",
+            quote_value(&self.name),
+            self.name,
+            quote_value(&self.url)
+        );
+        for (key, value) in &self.options {
+            if LOCATOR_OPTIONS.contains(&key.as_str()) {
+                text.push_str(&format!("    {key} = {}\n", quote_value(value)));
+            }
+        }
+        text
+    }
+}
+
 /// A problem with the repository's DVC configuration; names the file (and line).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -368,6 +400,28 @@ fn normalize(p: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_locator_keeps_where_the_remote_is_and_drops_credentials() {
+        let text = "[core]\n    remote = storage\n['remote \"storage\"']\n    url = s3://b/p\n    endpointurl = http://minio:9000\n    region = eu-west-1\n    access_key_id = AKIAEXAMPLE\n    secret_access_key = hunter2\n['remote \"other\"']\n    url = s3://x/y\n";
+        let cfg = super::DvcConfig::parse(text, std::path::Path::new("/r/.dvc/config")).unwrap();
+        let locator = cfg.default_remote().unwrap().locator_text();
+        assert!(
+            !locator.contains("AKIA") && !locator.contains("hunter2"),
+            "{locator}"
+        );
+        assert!(
+            !locator.contains("s3://x/y"),
+            "only the remote in use: {locator}"
+        );
+        let back =
+            super::DvcConfig::parse(&locator, std::path::Path::new("/w/.dvc/config")).unwrap();
+        let remote = back.default_remote().unwrap();
+        assert_eq!(remote.url, "s3://b/p");
+        assert_eq!(remote.options["endpointurl"], "http://minio:9000");
+        assert_eq!(remote.options["region"], "eu-west-1");
+        assert_eq!(remote.options.len(), 2);
+    }
+
     use super::*;
 
     fn parse(text: &str) -> DvcConfig {

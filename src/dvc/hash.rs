@@ -208,10 +208,31 @@ struct Found {
     path: PathBuf,
 }
 
+/// Which files of a directory a tree holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// A dataset, as `dvc add` sees it: no `.dvc` folders, no `.dvcignore`,
+    /// nested DVC repositories left out, the whole refused if it is one.
+    Dataset,
+    /// A repository's source tree (what a commit holds): every file but
+    /// `.git`, including `.dvc/config`, `.dvcignore` and nested projects,
+    /// since a task may need any of them.
+    Source,
+}
+
 /// Hashes a directory as `dvc add` would; `progress` receives hashed byte counts
 /// (from several threads).
 pub fn hash_tree(dir: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<TreeHash, HashError> {
-    let files = walk(dir)?;
+    hash_tree_as(dir, Walk::Dataset, progress)
+}
+
+/// [`hash_tree`] with the file selection of `kind`.
+pub fn hash_tree_as(
+    dir: &Path,
+    kind: Walk,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<TreeHash, HashError> {
+    let files = walk(dir, kind)?;
     let results = hash_all(&files, progress)?;
     let mut size = 0u64;
     let entries: Vec<ManifestEntry> = files
@@ -240,8 +261,10 @@ pub fn hash_tree(dir: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<TreeHash
     })
 }
 
-/// Lists the files DVC would version under `root`.
-fn walk(root: &Path) -> Result<Vec<Found>, HashError> {
+/// Lists the files DVC would version under `root` (or, for [`Walk::Source`],
+/// every file but `.git`).
+fn walk(root: &Path, kind: Walk) -> Result<Vec<Found>, HashError> {
+    let dataset = kind == Walk::Dataset;
     let meta = fs::metadata(root).map_err(io_err(root))?;
     if !meta.is_dir() {
         return Err(HashError::Io {
@@ -249,7 +272,7 @@ fn walk(root: &Path) -> Result<Vec<Found>, HashError> {
             source: io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
         });
     }
-    if fs::symlink_metadata(root.join(".dvc")).is_ok() {
+    if dataset && fs::symlink_metadata(root.join(".dvc")).is_ok() {
         return Err(HashError::NestedRepository {
             path: root.to_path_buf(),
         });
@@ -274,15 +297,15 @@ fn walk(root: &Path) -> Result<Vec<Found>, HashError> {
                 format!("{prefix}/{name}")
             };
             if ftype.is_dir() {
-                if name == ".hg" || name == ".dvc" {
+                if dataset && (name == ".hg" || name == ".dvc") {
                     continue;
                 }
-                if fs::symlink_metadata(path.join(".dvc")).is_ok() {
+                if dataset && fs::symlink_metadata(path.join(".dvc")).is_ok() {
                     continue; // a nested DVC repository: DVC ignores it
                 }
                 stack.push((path, relpath));
             } else if ftype.is_file() {
-                if name == ".dvcignore" {
+                if dataset && name == ".dvcignore" {
                     return Err(HashError::DvcIgnoreInside { path });
                 }
                 out.push(Found { relpath, path });
@@ -294,7 +317,7 @@ fn walk(root: &Path) -> Result<Vec<Found>, HashError> {
                 if !target.is_file() {
                     return Err(HashError::Unsupported { path });
                 }
-                if name == ".dvcignore" {
+                if dataset && name == ".dvcignore" {
                     return Err(HashError::DvcIgnoreInside { path });
                 }
                 out.push(Found { relpath, path });

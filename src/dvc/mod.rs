@@ -26,7 +26,9 @@ mod yaml_resolve;
 
 pub use config::{ConfigError, DvcConfig, RemoteConfig, DVCIGNORE, DVC_DIR_GITIGNORE};
 pub use gitignore::{gitignore_add, gitignore_entry};
-pub use hash::{hash_file, hash_file_with_progress, hash_tree, HashError, TreeHash};
+pub use hash::{
+    hash_file, hash_file_with_progress, hash_tree, hash_tree_as, HashError, TreeHash, Walk,
+};
 pub use ids::{InvalidHash, Md5, ObjectId};
 pub use manifest::{Manifest, ManifestEntry, ManifestError};
 pub use pointer::{HashScheme, Output, PointerError, PointerFile};

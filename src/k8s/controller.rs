@@ -23,13 +23,15 @@ use kube::api::{
     Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions,
 };
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::Client;
+use kube::{Client, Resource};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::crd::{PipelineRun, PipelineRunStatus, LABEL_ATTEMPT, LABEL_RUN};
 use super::decide::{decide, ObservedPod, PodAction, PodPhase};
+use super::events::transitions;
 use super::pods::{owner_reference, run_claim, run_claim_name, run_selector, step_pod};
 use super::settings::ExecutorSettings;
 use super::throttle::Throttle;
@@ -47,6 +49,8 @@ pub struct Context {
     pub settings: ExecutorSettings,
     /// Client-side limit on the API calls reconciles make.
     pub throttle: Throttle,
+    /// This replica's name: the reporting instance of its Events.
+    pub identity: String,
 }
 
 impl Context {
@@ -157,6 +161,8 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
     }
     if run.status.as_ref() != Some(&decision.status) {
         write_status(&ctx, &run, &decision.status).await?;
+        // Only after the conditional write: a stale look announces nothing.
+        announce(&ctx, &run, &decision.status).await;
     }
     for action in &decision.actions {
         match action {
@@ -211,6 +217,40 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
         Some(after) => Action::requeue(after + Duration::from_millis(20)),
         None => Action::await_change(),
     })
+}
+
+/// Publishes an Event on the run for every change [`transitions`] finds.
+/// Events are for people; failing to write one never fails a reconcile.
+async fn announce(ctx: &Context, run: &PipelineRun, status: &PipelineRunStatus) {
+    let events = transitions(run.status.as_ref(), status);
+    if events.is_empty() {
+        return;
+    }
+    let recorder = Recorder::new(
+        ctx.client.clone(),
+        Reporter {
+            controller: "cairn-controller".into(),
+            instance: Some(ctx.identity.clone()),
+        },
+    );
+    let reference = run.object_ref(&());
+    for event in events {
+        let event = Event {
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: event.reason.into(),
+            note: Some(event.note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        ctx.throttle.acquire().await;
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::debug!(run = ?reference.name, "event {}: {e}", event.reason);
+        }
+    }
 }
 
 async fn write_status(

@@ -61,6 +61,36 @@ pub struct PipelineRunSpec {
     /// unfinished step is marked cancelled. The record stays.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cancel: bool,
+    /// The repository at the source commit, published by the trigger side
+    /// to the pipeline's remote, which the fetch step restores into the
+    /// workspace. `None`: the workspace is expected to hold it already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceTree>,
+}
+
+/// The source tree of a run as a DVC directory object. The side that has
+/// git (the service) publishes it; the fetch pod, which has no git and no
+/// git credentials, restores it from the remote and checks every file's
+/// md5 as for any fetch. Content addressing means a commit that changed one
+/// file uploads one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceTree {
+    /// The tree's `.dir` object id (`<32 hex>.dir`).
+    pub md5: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfiles: Option<u64>,
+    /// Where the remote is, as a `.dvc/config` text: the pipeline's remote
+    /// from the committed file at the source commit, with only its URL,
+    /// endpoint, region, profile and timeouts. Never `config.local` nor a
+    /// credential option; credentials come from the pod's service account.
+    pub dvc_config: String,
+    /// The remote named by the pipeline's `remote`, when it is not the
+    /// default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 /// One user task, as pipelines.toml declares it.

@@ -20,6 +20,7 @@ fn spec(tasks: &[(&str, &[&str], u32)]) -> PipelineRunSpec {
             .collect(),
         timeout_seconds: None,
         cancel: false,
+        source: None,
     }
 }
 

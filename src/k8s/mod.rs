@@ -9,15 +9,19 @@
 //!
 //! Files: `crd.rs` the resource and its status; `pods.rs` pod specs;
 //! `decide.rs` the reconcile decision; `controller.rs` the IO around it;
-//! `lease.rs` leader election; `throttle.rs` the client-side rate limit;
-//! `trigger.rs` PipelineRuns from pipelines.toml; `settings.rs` the
+//! `events.rs` Kubernetes Events from status changes; `lease.rs` leader
+//! election; `throttle.rs` the client-side rate limit;
+//! `trigger.rs` PipelineRuns from pipelines.toml; `runs.rs` the service's
+//! side of a run (create, follow with a watch, cancel); `settings.rs` the
 //! operator's choices.
 
 pub mod controller;
 pub mod crd;
 pub mod decide;
+pub mod events;
 pub mod lease;
 pub mod pods;
+pub mod runs;
 pub mod settings;
 pub mod throttle;
 pub mod trigger;
@@ -34,6 +38,8 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("a PipelineRun without a name or uid")]
     Unnamed,
+    #[error("PipelineRun {name} was deleted before it finished")]
+    RunDeleted { name: String },
     #[error("pipeline {pipeline:?}: task {task:?} has no image (set `image` on it, on the pipeline or in [defaults])")]
     NoImage { pipeline: String, task: String },
 }

@@ -33,6 +33,9 @@ use super::settings::{ExecutorSettings, Workspace};
 pub const WORKSPACE_MOUNT: &str = "/workspace";
 /// Where a container's termination message goes (Kubernetes' default path).
 pub const TERMINATION_LOG: &str = "/dev/termination-log";
+/// The variable carrying the committed `.dvc/config` text to the fetch
+/// step (non-secret: URL, endpoint, region; never `config.local`).
+pub const SOURCE_DVC_CONFIG_ENV: &str = "CAIRN_SOURCE_DVC_CONFIG";
 /// The container name in every step pod.
 pub const CONTAINER: &str = "step";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cairn");
@@ -175,6 +178,18 @@ pub fn step_pod(
                     "--result-file".into(),
                     TERMINATION_LOG.into(),
                 ]),
+            }
+            if let Some(source) = &run.spec.source {
+                if let Some(remote) = &source.remote {
+                    command.extend(["--remote".into(), remote.clone()]);
+                }
+                if matches!(step, Step::Fetch) {
+                    // The repository is not in the workspace yet: the fetch
+                    // step restores it first. The remote's settings come
+                    // with it, since `.dvc/config` is part of the tree.
+                    command.extend(["--source-tree".into(), source.md5.clone()]);
+                    env.push(env_var(SOURCE_DVC_CONFIG_ENV, &source.dvc_config));
+                }
             }
             Container {
                 name: CONTAINER.into(),
@@ -469,6 +484,7 @@ mod tests {
                 }],
                 timeout_seconds: None,
                 cancel: false,
+                source: None,
             },
         );
         run.metadata.namespace = Some("data".into());
@@ -578,6 +594,49 @@ mod tests {
         assert_eq!(c["securityContext"]["runAsNonRoot"], true);
         assert_eq!(value["spec"]["serviceAccountName"], "cairn-worker");
         assert!(step_pod(&run(), 3, 1, &settings).is_none());
+    }
+
+    #[test]
+    fn the_fetch_pod_restores_the_source_tree_from_the_remote_without_git() {
+        let mut run = run();
+        run.spec.source = Some(crate::k8s::crd::SourceTree {
+            md5: "5ea40360f5b4ec688df672a4db9c17d1.dir".into(),
+            size: Some(6),
+            nfiles: Some(2),
+            dvc_config: "[core]\n    remote = storage\n".into(),
+            remote: Some("storage".into()),
+        });
+        let settings = ExecutorSettings::default();
+        let fetch = serde_json::to_value(step_pod(&run, 0, 1, &settings).unwrap()).unwrap();
+        let c = &fetch["spec"]["containers"][0];
+        assert_eq!(
+            c["command"],
+            serde_json::json!([
+                "cairn",
+                "fetch",
+                "datasets/ea.csv",
+                "--repo",
+                "/workspace",
+                "--remote",
+                "storage",
+                "--source-tree",
+                "5ea40360f5b4ec688df672a4db9c17d1.dir"
+            ])
+        );
+        let config = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == SOURCE_DVC_CONFIG_ENV)
+            .unwrap();
+        assert_eq!(config["value"], "[core]\n    remote = storage\n");
+        let text = fetch.to_string().to_lowercase();
+        assert!(!text.contains("git"), "no git anything in the pod: {text}");
+        // The publish step uses the same remote and needs no tree.
+        let publish = serde_json::to_value(step_pod(&run, 2, 1, &settings).unwrap()).unwrap();
+        let command = publish["spec"]["containers"][0]["command"].to_string();
+        assert!(command.contains("\"--remote\",\"storage\""), "{command}");
+        assert!(!command.contains("--source-tree"), "{command}");
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub fn pipeline_run(
             tasks,
             timeout_seconds: pipeline.timeout.map(|t| t.as_secs().max(1)),
             cancel: false,
+            source: None,
         },
     ))
 }

@@ -63,6 +63,8 @@ pub enum RunError {
     Forge(#[from] crate::forge::ForgeError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Kube(#[from] crate::k8s::Error),
 }
 
 /// The first 12 hex digits of a commit id, as people quote them.

@@ -4,7 +4,12 @@
 //! the current dataset version into it, run the tasks, publish the output to
 //! the remote, and only then hand the new pointer to the forge. Each step
 //! talks to the world through a trait ([`Executor`], [`Remote`], [`Forge`],
-//! [`Store`]), so the same sequence serves local runs and, later, the service.
+//! [`Store`]), so the same sequence serves local runs and the service.
+//!
+//! A run is two halves: the execute half (steps that end with a published
+//! version: local processes in [`run`], pods in [`run_on_kubernetes`]) and
+//! the deliver half ([`deliver`], shared), which hands the pointer to the
+//! forge only once the published objects are on the remote.
 //!
 //! [`Remote`]: crate::remote::Remote
 
@@ -22,12 +27,14 @@ use crate::pipeline::{Limits, RunOutcome, TaskPlan};
 use crate::store::{NewRun, RunPhase, RunResult, Store};
 
 mod error;
+mod kube;
 mod message;
 mod proposal;
 mod source;
 mod tasks;
 
 pub use error::RunError;
+pub use kube::{run_on_kubernetes, KubeContext};
 pub use source::{RepoSource, CONFIG_FILE};
 pub use tasks::{run_tasks, PlannedTask, TaskPhase};
 
@@ -85,13 +92,60 @@ pub struct RunSummary {
     pub logs: PathBuf,
 }
 
-/// Run one pipeline of the repository at `source` to its end.
+/// Run one pipeline of the repository at `source` to its end, with local
+/// processes (`ctx.executor`).
 pub async fn run(
     source: &RepoSource,
     request: &RunRequest,
     ctx: &RunContext,
     cancel: &CancellationToken,
 ) -> Result<RunSummary, RunError> {
+    let run = prepare(source, request, ctx, false).await?;
+    let result = async {
+        let executed = execute_local(&run, source, ctx, cancel).await?;
+        let delivery = deliver(&run, source, request, ctx, &executed).await?;
+        Ok((executed, delivery))
+    }
+    .await;
+    let summary = finish(run, ctx, result)?;
+    if !ctx.keep_workspace {
+        // Logs stay for `cairn runs`; the workspace may be large.
+        let _ = std::fs::remove_dir_all(summary.logs.with_file_name("workspace"));
+    }
+    Ok(summary)
+}
+
+/// A run resolved at its source commit and recorded, before any step.
+pub(crate) struct Prepared {
+    pub run_id: String,
+    pub pipeline: Pipeline,
+    pub commit: String,
+    pub policy: MergePolicy,
+    pub remote: Arc<dyn crate::remote::Remote>,
+    /// The version the pointer names at the source commit.
+    pub old: Option<Output>,
+    pub run_dir: PathBuf,
+    pub logs: PathBuf,
+}
+
+/// What the execute half hands to the deliver half: the published version,
+/// wherever the steps ran.
+pub(crate) struct Executed {
+    pub published: PublishReport,
+    /// The new version on disk, for the table diff; `None` when the steps
+    /// ran elsewhere (a cluster) and only the remote has it.
+    pub data_path: Option<PathBuf>,
+}
+
+/// Resolve the pipeline, its remote and the current version at the source
+/// commit, and record the run. `attach`: the run may be recorded already,
+/// by an earlier process of the service that started it on a cluster.
+pub(crate) async fn prepare(
+    source: &RepoSource,
+    request: &RunRequest,
+    ctx: &RunContext,
+    attach: bool,
+) -> Result<Prepared, RunError> {
     let commit = source.head_commit().to_string();
     let pipeline = source.pipeline(&request.pipeline)?.clone();
     let policy = request.merge.unwrap_or(pipeline.merge);
@@ -113,136 +167,201 @@ pub async fn run(
         reason: request.reason.clone(),
         source_commit: commit.clone(),
     })?;
-    if !created {
+    let attachable = || {
+        ctx.store
+            .run(&run_id)
+            .ok()
+            .flatten()
+            .is_some_and(|r| !r.phase.is_final())
+    };
+    // Attaching follows a run an earlier process recorded and left going.
+    let ours = created || (attach && attachable());
+    if !ours {
         return Err(RunError::Duplicate { run_id });
     }
     crate::failpoint::hit(crate::failpoint::Failpoint::RunRecorded).await;
 
     let run_dir = ctx.runs_dir.join(&run_id);
-    let workspace = run_dir.join("workspace");
     let logs = run_dir.join("logs");
+    Ok(Prepared {
+        run_id,
+        pipeline,
+        commit,
+        policy,
+        remote,
+        old,
+        run_dir,
+        logs,
+    })
+}
+
+/// The execute half of a local run: lay out the workspace from the source
+/// commit, fetch the current version, run the tasks as local processes,
+/// publish the output.
+async fn execute_local(
+    run: &Prepared,
+    source: &RepoSource,
+    ctx: &RunContext,
+    cancel: &CancellationToken,
+) -> Result<Executed, RunError> {
+    let Prepared {
+        run_id,
+        pipeline,
+        commit,
+        remote,
+        old,
+        run_dir,
+        logs,
+        ..
+    } = run;
+    let workspace = run_dir.join("workspace");
     let transfer = dataset::TransferOptions {
         jobs: ctx.jobs,
         progress: ctx.progress,
     };
-    let steps = async {
-        let _permit = match &ctx.permits {
-            Some(permits) => Some(tokio::select! {
-                permit = Arc::clone(permits).acquire_owned() => permit.map_err(|_| RunError::Cancelled {
-                    reason: "the service is stopping".into(),
-                })?,
-                () = cancel.cancelled() => return Err(RunError::Cancelled {
-                    reason: "cancelled while waiting for a free run slot".into(),
-                }),
+    // Held until the run's work is done: at most `max_active_runs` runs
+    // of a service work at once (see RunContext::permits).
+    let _permit = match &ctx.permits {
+        Some(permits) => Some(tokio::select! {
+            permit = Arc::clone(permits).acquire_owned() => permit.map_err(|_| RunError::Cancelled {
+                reason: "the service is stopping".into(),
+            })?,
+            () = cancel.cancelled() => return Err(RunError::Cancelled {
+                reason: "cancelled while waiting for a free run slot".into(),
             }),
-            None => None,
-        };
-        ctx.store.set_phase(&run_id, RunPhase::Fetching)?;
-        std::fs::create_dir_all(&workspace).map_err(|e| RunError::io(&workspace, e))?;
-        source.materialize(&commit, &workspace)?;
-        let data_path = workspace.join(pipeline.dataset.as_str());
-        if data_path.symlink_metadata().is_ok() {
-            // The commit itself holds the dataset: DVC would refuse to track
-            // it, and publishing would hide the conflict.
-            return Err(RunError::TrackedByGit {
-                dataset: pipeline.dataset.as_str().to_string(),
-            });
-        }
-        if let Some(old) = &old {
-            dataset::fetch(old, &data_path, remote.as_ref(), &transfer).await?;
-        }
-
-        ctx.store.set_phase(&run_id, RunPhase::Running)?;
-        let planned = plan_tasks(&pipeline, &run_id, &workspace, &data_path, &logs);
-        let phase = run_tasks(
-            planned,
-            Arc::clone(&ctx.executor),
-            &ctx.store,
-            ctx.limits,
-            pipeline.timeout,
-            cancel,
-        )
-        .await;
-        match phase.outcome {
-            RunOutcome::Succeeded => {}
-            RunOutcome::Failed { tasks } => {
-                let reasons = tasks
-                    .iter()
-                    .map(|task| error::describe_failure(task, phase.reports.get(task), &logs))
-                    .collect();
-                return Err(RunError::TasksFailed { reasons });
-            }
-            RunOutcome::Cancelled { reason } => return Err(RunError::Cancelled { reason }),
-        }
-
-        ctx.store.set_phase(&run_id, RunPhase::Publishing)?;
-        let published = dataset::publish(
-            &workspace,
-            pipeline.dataset.as_str(),
-            remote.as_ref(),
-            &transfer,
-        )
-        .await?;
-        crate::failpoint::hit(crate::failpoint::Failpoint::UploadDone).await;
-
-        let unchanged = old.as_ref().is_some_and(|o| o.id == published.output.id);
-        let delivery = if unchanged {
-            None
-        } else {
-            ctx.store.set_phase(&run_id, RunPhase::Committing)?;
-            let facts = proposal::RunFacts {
-                pipeline: pipeline.name.as_str(),
-                dataset: pipeline.dataset.as_str(),
-                run_id: &run_id,
-                reason: &request.reason,
-                source_commit: &commit,
-                source_url: request.source_url.clone(),
-                run_url: request.run_url.clone(),
-            };
-            let versions = proposal::Versions {
-                data_path: &data_path,
-                old: old.as_ref(),
-                new: &published.output,
-                new_manifest: published.manifest.as_ref(),
-            };
-            let text = proposal::pull_request_text(
-                &facts,
-                versions,
-                Arc::clone(&remote),
-                &ctx.store,
-                &run_dir,
-            )
-            .await;
-            // Kept for the dashboard even when no pull request carries it (a
-            // local repository); losing it only costs that page.
-            let diff_path = run_dir.join(DIFF_FILE);
-            if let Err(e) = std::fs::write(&diff_path, &text.body) {
-                tracing::warn!(run = %run_id, "keeping the dataset diff in {}: {e}", diff_path.display());
-            }
-            let proposal = Proposal {
-                title: text.title,
-                body: text.body,
-                pipeline: pipeline.name.as_str().to_string(),
-                run_id: run_id.clone(),
-                base: commit.clone(),
-                changes: pointer_changes(source, &pipeline, &commit, &published.output)?,
-                message: message::commit_message(
-                    &pipeline,
-                    old.as_ref(),
-                    &published.output,
-                    &run_id,
-                    &commit,
-                ),
-                policy,
-            };
-            Some(ctx.forge.deliver(&proposal).await?)
-        };
-        Ok::<_, RunError>((published, delivery))
+        }),
+        None => None,
     };
+    ctx.store.set_phase(run_id, RunPhase::Fetching)?;
+    std::fs::create_dir_all(&workspace).map_err(|e| RunError::io(&workspace, e))?;
+    source.materialize(commit, &workspace)?;
+    let data_path = workspace.join(pipeline.dataset.as_str());
+    if data_path.symlink_metadata().is_ok() {
+        // The commit itself holds the dataset: DVC would refuse to track
+        // it, and publishing would hide the conflict.
+        return Err(RunError::TrackedByGit {
+            dataset: pipeline.dataset.as_str().to_string(),
+        });
+    }
+    if let Some(old) = old {
+        dataset::fetch(old, &data_path, remote.as_ref(), &transfer).await?;
+    }
 
-    let result = steps.await;
+    ctx.store.set_phase(run_id, RunPhase::Running)?;
+    let planned = plan_tasks(pipeline, run_id, &workspace, &data_path, logs);
+    let phase = run_tasks(
+        planned,
+        Arc::clone(&ctx.executor),
+        &ctx.store,
+        ctx.limits,
+        pipeline.timeout,
+        cancel,
+    )
+    .await;
+    match phase.outcome {
+        RunOutcome::Succeeded => {}
+        RunOutcome::Failed { tasks } => {
+            let reasons = tasks
+                .iter()
+                .map(|task| error::describe_failure(task, phase.reports.get(task), logs))
+                .collect();
+            return Err(RunError::TasksFailed { reasons });
+        }
+        RunOutcome::Cancelled { reason } => return Err(RunError::Cancelled { reason }),
+    }
+
+    ctx.store.set_phase(run_id, RunPhase::Publishing)?;
+    let published = dataset::publish(
+        &workspace,
+        pipeline.dataset.as_str(),
+        remote.as_ref(),
+        &transfer,
+    )
+    .await?;
+    crate::failpoint::hit(crate::failpoint::Failpoint::UploadDone).await;
+    Ok(Executed {
+        published,
+        data_path: Some(data_path),
+    })
+}
+
+/// The deliver half, the same for every executor: when the data changed,
+/// hand the new pointer to the forge (a pull request, a merge or a direct
+/// commit per the policy). Every object the pointer names is on the remote
+/// already: the execute half published it before returning.
+pub(crate) async fn deliver(
+    run: &Prepared,
+    source: &RepoSource,
+    request: &RunRequest,
+    ctx: &RunContext,
+    executed: &Executed,
+) -> Result<Option<Delivery>, RunError> {
+    let Prepared {
+        run_id,
+        pipeline,
+        commit,
+        policy,
+        remote,
+        old,
+        run_dir,
+        ..
+    } = run;
+    let published = &executed.published;
+    let unchanged = old.as_ref().is_some_and(|o| o.id == published.output.id);
+    if unchanged {
+        return Ok(None);
+    }
+    ctx.store.set_phase(run_id, RunPhase::Committing)?;
+    let facts = proposal::RunFacts {
+        pipeline: pipeline.name.as_str(),
+        dataset: pipeline.dataset.as_str(),
+        run_id,
+        reason: &request.reason,
+        source_commit: commit,
+        source_url: request.source_url.clone(),
+        run_url: request.run_url.clone(),
+    };
+    // Without the data on this side, the diff has file lists (from the
+    // manifests) but no table comparisons: the path does not exist.
+    let absent = run_dir.join("no-local-copy");
+    let versions = proposal::Versions {
+        data_path: executed.data_path.as_deref().unwrap_or(&absent),
+        old: old.as_ref(),
+        new: &published.output,
+        new_manifest: published.manifest.as_ref(),
+    };
+    let text =
+        proposal::pull_request_text(&facts, versions, Arc::clone(remote), &ctx.store, run_dir)
+            .await;
+    // Kept for the dashboard even when no pull request carries it (a
+    // local repository); losing it only costs that page.
+    let diff_path = run_dir.join(DIFF_FILE);
+    if let Err(e) =
+        std::fs::create_dir_all(run_dir).and_then(|()| std::fs::write(&diff_path, &text.body))
+    {
+        tracing::warn!(run = %run_id, "keeping the dataset diff in {}: {e}", diff_path.display());
+    }
+    let proposal = Proposal {
+        title: text.title,
+        body: text.body,
+        pipeline: pipeline.name.as_str().to_string(),
+        run_id: run_id.clone(),
+        base: commit.clone(),
+        changes: pointer_changes(source, pipeline, commit, &published.output)?,
+        message: message::commit_message(pipeline, old.as_ref(), &published.output, run_id, commit),
+        policy: *policy,
+    };
+    Ok(Some(ctx.forge.deliver(&proposal).await?))
+}
+
+/// Record how the run ended, and summarise it.
+pub(crate) fn finish(
+    run: Prepared,
+    ctx: &RunContext,
+    result: Result<(Executed, Option<Delivery>), RunError>,
+) -> Result<RunSummary, RunError> {
     let (phase, record) = match &result {
-        Ok((published, delivery)) => (
+        Ok((executed, delivery)) => (
             if delivery.is_some() {
                 RunPhase::Succeeded
             } else {
@@ -250,10 +369,10 @@ pub async fn run(
             },
             RunResult {
                 error: None,
-                old_md5: old.as_ref().map(|o| o.id.to_string()),
-                new_md5: Some(published.output.id.to_string()),
-                size: published.output.size,
-                nfiles: published.output.nfiles,
+                old_md5: run.old.as_ref().map(|o| o.id.to_string()),
+                new_md5: Some(executed.published.output.id.to_string()),
+                size: executed.published.output.size,
+                nfiles: executed.published.output.nfiles,
                 commit: delivery.as_ref().map(|d| d.commit().to_string()),
                 branch: delivery.as_ref().map(|d| d.branch().to_string()),
             },
@@ -266,26 +385,22 @@ pub async fn run(
             },
             RunResult {
                 error: Some(e.to_string()),
-                old_md5: old.as_ref().map(|o| o.id.to_string()),
+                old_md5: run.old.as_ref().map(|o| o.id.to_string()),
                 ..RunResult::default()
             },
         ),
     };
-    ctx.store.finish_run(&run_id, phase, &record)?;
-    let (published, delivery) = result?;
-    if !ctx.keep_workspace {
-        // Logs stay for `cairn runs`; the workspace may be large.
-        let _ = std::fs::remove_dir_all(&workspace);
-    }
+    ctx.store.finish_run(&run.run_id, phase, &record)?;
+    let (executed, delivery) = result?;
     Ok(RunSummary {
-        run_id,
-        pipeline: pipeline.name.as_str().to_string(),
-        source_commit: commit,
-        dataset: pipeline.dataset.as_str().to_string(),
-        old,
-        published,
+        run_id: run.run_id,
+        pipeline: run.pipeline.name.as_str().to_string(),
+        source_commit: run.commit,
+        dataset: run.pipeline.dataset.as_str().to_string(),
+        old: run.old,
+        published: executed.published,
         delivery,
-        logs,
+        logs: run.logs,
     })
 }
 

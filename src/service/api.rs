@@ -228,6 +228,7 @@ impl Service {
             config: Arc::clone(&loaded.config),
             pipeline: name.to_string(),
             reason,
+            attach: false,
         };
         let outcome = self.submit(worker, run_id.clone(), job);
         let (status, state) = match &outcome {

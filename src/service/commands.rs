@@ -312,6 +312,7 @@ impl Service {
             config: Arc::clone(&loaded.config),
             pipeline: pipeline.to_string(),
             reason: reason.to_string(),
+            attach: false,
         };
         let shown = match self.run_url(&id) {
             Some(url) => format!("[`{id}`]({url})"),

@@ -152,6 +152,9 @@ pub struct Service {
     run_permits: Arc<tokio::sync::Semaphore>,
     /// By lower-cased `owner/name` (GitHub names are case-insensitive).
     repos: RwLock<HashMap<String, Arc<Worker>>>,
+    /// Set when runs go to a Kubernetes cluster as PipelineRuns instead of
+    /// local processes.
+    kube: std::sync::OnceLock<reconciler::KubeContext>,
 }
 
 struct Worker {
@@ -217,7 +220,22 @@ impl Service {
             shutdown,
             tasks: TaskTracker::new(),
             repos: RwLock::new(HashMap::new()),
+            kube: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Run every pipeline on Kubernetes: each run becomes a PipelineRun in
+    /// `runs`' namespace, which the controller carries out. Call it before
+    /// [`Service::serve`], which then follows the runs a previous process
+    /// left going instead of failing them.
+    pub fn use_kubernetes(&self, runs: crate::k8s::runs::Runs) {
+        let context = reconciler::KubeContext {
+            runs,
+            detach: self.shutdown.clone(),
+        };
+        if self.kube.set(context).is_err() {
+            tracing::warn!("the Kubernetes executor was set twice; the first stays");
+        }
     }
 
     /// Start serving a repository: open its store, fail the runs a previous
@@ -245,22 +263,28 @@ impl Service {
                 repo: repo.clone(),
                 source,
             })?;
-        let interrupted =
-            store
-                .fail_interrupted(INTERRUPTED)
-                .map_err(|source| ServiceError::Store {
-                    repo: repo.clone(),
-                    source,
-                })?;
-        if !interrupted.is_empty() {
-            tracing::warn!(%repo, runs = ?interrupted, "runs interrupted by a restart will run again");
-        }
-        // Every run accepted and not finished: the interrupted ones, and
-        // those that were waiting or not yet recorded when the process died.
-        let resume = store.intents().map_err(|source| ServiceError::Store {
+        let store_err = |source| ServiceError::Store {
             repo: repo.clone(),
             source,
-        })?;
+        };
+        if self.kube.get().is_some() {
+            // The cluster kept running them: each is followed to its end
+            // (from its intent, below), never failed or started twice.
+            let unfinished = store.unfinished_runs().map_err(store_err)?;
+            if !unfinished.is_empty() {
+                let ids: Vec<&str> = unfinished.iter().map(|r| r.id.as_str()).collect();
+                tracing::info!(%repo, runs = ?ids, "following the cluster's runs a restart left");
+            }
+        } else {
+            let interrupted = store.fail_interrupted(INTERRUPTED).map_err(store_err)?;
+            if !interrupted.is_empty() {
+                tracing::warn!(%repo, runs = ?interrupted, "runs interrupted by a restart will run again");
+            }
+        }
+        // Every run accepted and not finished: the interrupted (or, on a
+        // cluster, still running) ones, and those that were waiting or not
+        // yet recorded when the process died.
+        let resume = store.intents().map_err(store_err)?;
         let service = Arc::downgrade(self);
         let worker = Arc::new_cyclic(|me: &std::sync::Weak<Worker>| {
             let me = me.clone();
@@ -673,6 +697,7 @@ impl Service {
             config: Arc::clone(config),
             pipeline: pipeline.to_string(),
             reason: format!("push: {why}"),
+            attach: false,
         };
         self.submit(worker, run_id, job);
     }
@@ -724,8 +749,17 @@ impl Service {
                 };
                 // The token is cancelled by a newer run (`replace`), by
                 // `/cairn cancel`, or by shutdown (a child of it); a run cut
-                // short by shutdown runs again after the restart.
-                reconciler::run(&source, &request, &ctx, &cancel).await
+                // short by shutdown runs again after the restart (locally)
+                // or is followed again (on a cluster, where it went on).
+                match self.kube.get() {
+                    Some(kube) => {
+                        reconciler::run_on_kubernetes(
+                            &source, &request, &ctx, kube, job.attach, &cancel,
+                        )
+                        .await
+                    }
+                    None => reconciler::run(&source, &request, &ctx, &cancel).await,
+                }
             }
             Err(e) => Err(e),
         };

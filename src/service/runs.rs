@@ -1,5 +1,6 @@
 //! Runs that do not come from a push replay: schedule ticks, runs a restart
-//! cut short, and the one submission path every trigger shares.
+//! cut short (run again locally, followed again on a cluster), and the one
+//! submission path every trigger shares.
 
 use std::sync::Arc;
 
@@ -29,6 +30,9 @@ pub(super) struct Job {
     pub pipeline: String,
     /// Why it runs, for the run record and the commit status.
     pub reason: String,
+    /// The run was started by an earlier process of the service on a
+    /// cluster: follow its PipelineRun instead of starting it.
+    pub attach: bool,
 }
 
 impl Service {
@@ -159,6 +163,7 @@ impl Service {
                                 local.format("%Y-%m-%d %H:%M %Z"),
                                 schedule.expr()
                             ),
+                            attach: false,
                         };
                         self.submit(worker, run_id, job);
                     }
@@ -216,13 +221,18 @@ impl Service {
                 store.drop_intent(&intent.run_id).unwrap_or_else(warn);
                 continue;
             }
-            let run_id = match store.run(&intent.run_id) {
-                Ok(None) => intent.run_id.clone(),
+            let (run_id, attach) = match store.run(&intent.run_id) {
+                Ok(None) => (intent.run_id.clone(), false),
+                // On a cluster the run went on without us: follow it under
+                // its own id (and PipelineRun), never start a second one.
+                Ok(Some(run)) if self.kube.get().is_some() && !run.phase.is_final() => {
+                    (intent.run_id.clone(), true)
+                }
                 Ok(Some(_)) => match next_run_id(store, base_id(&intent.run_id)) {
                     Ok(id) => {
                         store.drop_intent(&intent.run_id).unwrap_or_else(warn);
                         let Some(id) = id else { continue };
-                        id
+                        (id, false)
                     }
                     Err(e) => {
                         warn(e);
@@ -243,6 +253,7 @@ impl Service {
                 config: Arc::clone(&loaded.config),
                 pipeline: intent.pipeline,
                 reason: intent.reason,
+                attach,
             };
             self.submit(worker, run_id, job);
         }

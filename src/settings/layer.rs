@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use toml_span::Span;
 
-use super::LogFormat;
+use super::{ExecutorKind, LogFormat};
 use crate::github::Permission;
 
 /// One settings key: its table (`None` for the top level), its name, and the
@@ -25,7 +25,7 @@ const fn key(section: Option<&'static str>, name: &'static str, env: &'static st
     Key { section, name, env }
 }
 
-pub(super) const SECTIONS: &[&str] = &["webhook", "github", "commands", "api"];
+pub(super) const SECTIONS: &[&str] = &["webhook", "github", "commands", "api", "kubernetes"];
 
 pub(super) const KEYS: &[Key] = &[
     key(None, "listen", "CAIRN_LISTEN"),
@@ -68,6 +68,12 @@ pub(super) const KEYS: &[Key] = &[
         "CAIRN_COMMANDS_ALLOW_FORKS",
     ),
     key(Some("api"), "token_file", "CAIRN_API_TOKEN_FILE"),
+    key(None, "executor", "CAIRN_EXECUTOR"),
+    key(
+        Some("kubernetes"),
+        "namespace",
+        "CAIRN_KUBERNETES_NAMESPACE",
+    ),
 ];
 
 pub(super) fn find_key(section: Option<&str>, name: &str) -> Option<&'static Key> {
@@ -135,6 +141,8 @@ pub(super) struct Layer {
     pub min_permission: Option<Set<Permission>>,
     pub allow_forks: Option<Set<bool>>,
     pub api_token_file: Option<Set<PathBuf>>,
+    pub executor: Option<Set<ExecutorKind>>,
+    pub namespace: Option<Set<String>>,
 }
 
 /// Bounds that keep a typo from becoming an outage.
@@ -217,6 +225,8 @@ impl Layer {
             }
             (Some("commands"), "allow_forks") => self.allow_forks = at(boolean(raw)?, o),
             (Some("api"), "token_file") => self.api_token_file = at(path(raw)?, o),
+            (None, "executor") => self.executor = at(executor(string(raw)?)?, o),
+            (Some("kubernetes"), "namespace") => self.namespace = at(namespace(string(raw)?)?, o),
             (section, name) => unreachable!("key {section:?}.{name} is in KEYS but not parsed"),
         }
         Ok(())
@@ -248,6 +258,34 @@ fn url(text: &str) -> Result<String, String> {
         return Err(format!("`{text}` is not a valid URL"));
     }
     Ok(text.trim_end_matches('/').to_owned())
+}
+
+fn executor(text: &str) -> Result<ExecutorKind, String> {
+    match text {
+        "local" => Ok(ExecutorKind::Local),
+        "kubernetes" => Ok(ExecutorKind::Kubernetes),
+        _ => Err(format!(
+            "`{text}` is not an executor: expected \"local\" or \"kubernetes\""
+        )),
+    }
+}
+
+/// A namespace name as Kubernetes accepts it (an RFC 1123 label).
+fn namespace(text: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a namespace name: 1-63 lowercase letters, digits and '-', \
+             starting and ending with a letter or digit"
+        ))
+    }
 }
 
 fn log_format(text: &str) -> Result<LogFormat, String> {

@@ -102,6 +102,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where runs execute (`executor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutorKind {
+    /// Local processes on the service's machine.
+    #[default]
+    Local,
+    /// PipelineRuns on the Kubernetes cluster the service runs in (or its
+    /// kubeconfig's), carried out by `cairn controller`.
+    Kubernetes,
+}
+
+/// `[kubernetes]`: runs as PipelineRuns (`executor = "kubernetes"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesSettings {
+    /// The namespace PipelineRuns are created in (`namespace`); the
+    /// controller of that namespace runs them.
+    pub namespace: String,
+}
+
+/// The namespace of PipelineRuns when none is set.
+pub const DEFAULT_KUBERNETES_NAMESPACE: &str = "cairn";
+
 /// Everything `cairn serve` needs to start, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -125,6 +147,9 @@ pub struct Settings {
     pub github: GithubSettings,
     pub commands: CommandSettings,
     pub api: ApiSettings,
+    /// Where runs execute.
+    pub executor: ExecutorKind,
+    pub kubernetes: KubernetesSettings,
     /// The settings file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -365,6 +390,11 @@ impl Settings {
                 allow_forks: value(layer.allow_forks).unwrap_or(false),
             },
             api: ApiSettings { token: api_token },
+            executor: value(layer.executor).unwrap_or_default(),
+            kubernetes: KubernetesSettings {
+                namespace: value(layer.namespace)
+                    .unwrap_or_else(|| DEFAULT_KUBERNETES_NAMESPACE.to_owned()),
+            },
             file: file.map(|(_, p)| p.to_path_buf()),
         })
     }

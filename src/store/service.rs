@@ -5,7 +5,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{unix_ms, RunPhase, Store, StoreError};
+use super::{unix_ms, RunPhase, RunRecord, Store, StoreError};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS reconciled (
@@ -271,7 +271,7 @@ impl Store {
         &self,
         since: i64,
         skip_error: &str,
-    ) -> Result<Vec<super::RunRecord>, StoreError> {
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let ids: Vec<String> = {
             let conn = self.conn();
             let mut stmt = conn.prepare(
@@ -336,6 +336,38 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Runs a previous process left unfinished, oldest first, unchanged.
+    /// On Kubernetes such a run goes on in the cluster without the service,
+    /// so the next process follows it again instead of failing it.
+    pub fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let ids: Vec<String> = {
+            let conn = self.conn();
+            let finals = [
+                RunPhase::Succeeded,
+                RunPhase::Unchanged,
+                RunPhase::Failed,
+                RunPhase::Cancelled,
+            ]
+            .map(RunPhase::as_str);
+            let mut stmt = conn.prepare(
+                "SELECT id FROM runs WHERE phase NOT IN (?1, ?2, ?3, ?4) ORDER BY created_at",
+            )?;
+            let ids = stmt
+                .query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| {
+                    r.get(0)
+                })?
+                .collect::<Result<_, _>>()?;
+            ids
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(run) = self.run(&id)? {
+                out.push(run);
+            }
+        }
+        Ok(out)
     }
 
     /// Mark runs a previous process left unfinished (it crashed or was
@@ -496,5 +528,32 @@ mod tests {
         assert_eq!(b.phase, RunPhase::Failed);
         assert_eq!(b.error.as_deref(), Some("restart"));
         assert!(store.fail_interrupted("restart").unwrap().is_empty());
+    }
+
+    #[test]
+    fn unfinished_runs_are_listed_without_being_failed() {
+        let store = Store::open_in_memory().unwrap();
+        for id in ["a", "b"] {
+            store
+                .create_run(&NewRun {
+                    id: id.into(),
+                    pipeline: "p".into(),
+                    reason: "push".into(),
+                    source_commit: "c".into(),
+                })
+                .unwrap();
+        }
+        store
+            .finish_run("a", RunPhase::Succeeded, &Default::default())
+            .unwrap();
+        store.set_phase("b", RunPhase::Running).unwrap();
+        let ids: Vec<String> = store
+            .unfinished_runs()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["b"]);
+        assert_eq!(store.run("b").unwrap().unwrap().phase, RunPhase::Running);
     }
 }

@@ -68,6 +68,21 @@ pub enum Behavior {
     Evict { run_for: Duration },
     /// Runs until deleted.
     Hang,
+    /// Really runs the pod's command as a local process (see [`Exec`]).
+    Exec(Exec),
+}
+
+/// How the kubelet really runs a pod: its container's command as a local
+/// process, with `/workspace` mapped to `root/<claim>/<subPath>` (so a run's
+/// steps share their workspace as on a node), `cairn` to the binary under
+/// test, and the termination log to a file read back as the termination
+/// message. The environment is the pod's plus `env` (what a service
+/// account's IRSA would give: the remote's credentials), nothing else.
+#[derive(Debug, Clone)]
+pub struct Exec {
+    pub root: std::path::PathBuf,
+    pub cairn: std::path::PathBuf,
+    pub env: Vec<(String, String)>,
 }
 
 impl Behavior {
@@ -120,6 +135,8 @@ pub struct World {
     epoch: tokio::sync::watch::Sender<u64>,
     /// (step, attempt or any, behaviour); the last match wins.
     scripts: Vec<(String, Option<u32>, Behavior)>,
+    /// How pods without a script behave (else: succeed at once).
+    default: Option<Behavior>,
     /// Output per pod uid.
     logs: HashMap<String, Vec<String>>,
     pub created_pods: Vec<CreatedPod>,
@@ -157,6 +174,7 @@ impl FakeKube {
             events,
             epoch,
             scripts: Vec::new(),
+            default: None,
             logs: HashMap::new(),
             created_pods: Vec::new(),
             requests: Vec::new(),
@@ -195,6 +213,11 @@ impl FakeKube {
         self.world()
             .scripts
             .push((step.to_string(), attempt, behavior));
+    }
+
+    /// From now on, pods without a script behave so (e.g. [`Behavior::Exec`]).
+    pub fn script_default(&self, behavior: Behavior) {
+        self.world().default = Some(behavior);
     }
 
     /// Forgets the watch history up to now: a watch resuming from an older
@@ -260,6 +283,8 @@ fn describe(plural: &str) -> Option<(&'static str, &'static str, bool)> {
         "persistentvolumeclaims" => ("v1", "PersistentVolumeClaim", true),
         "leases" => ("coordination.k8s.io/v1", "Lease", false),
         "pipelineruns" => ("cairn.dev/v1alpha1", "PipelineRun", true),
+        // What kube's event Recorder writes (events.k8s.io/v1).
+        "events" => ("events.k8s.io/v1", "Event", false),
         _ => return None,
     })
 }
@@ -899,7 +924,10 @@ async fn kubelet(world: Shared, ns: String, name: String, uid: String) {
         } else {
             Behavior::succeed(&[&format!("{step} done")])
         };
-        (scripted.unwrap_or(default), image)
+        (
+            scripted.or_else(|| w.default.clone()).unwrap_or(default),
+            image,
+        )
     };
     let tick = Duration::from_millis(15);
     tokio::time::sleep(tick).await;
@@ -945,6 +973,27 @@ async fn kubelet(world: Shared, ns: String, name: String, uid: String) {
         s["containerStatuses"][0]["state"] = json!({"running": {"startedAt": started}});
     });
     if !running {
+        return;
+    }
+    if let Behavior::Exec(exec) = &behavior {
+        let pod = lock(&world)
+            .objects
+            .get(&("pods".to_string(), ns.clone(), name.clone()))
+            .cloned();
+        let Some(pod) = pod else { return };
+        let (code, logs, message) = exec_pod(exec, &pod, &uid).await;
+        lock(&world).logs.insert(uid.clone(), logs);
+        let finished = now_text();
+        set_pod_status(&world, &ns, &name, &uid, |s| {
+            let mut t = json!({"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" },
+                "startedAt": started, "finishedAt": finished});
+            if !message.is_empty() {
+                t["message"] = json!(message);
+            }
+            s["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
+            s["containerStatuses"][0]["state"] = json!({"terminated": t});
+            s["containerStatuses"][0]["ready"] = json!(false);
+        });
         return;
     }
     let (run_for, logs) = match &behavior {
@@ -1003,4 +1052,99 @@ async fn kubelet(world: Shared, ns: String, name: String, uid: String) {
         }
         s["containerStatuses"][0]["ready"] = json!(false);
     });
+}
+
+/// Runs `pod`'s container as a local process (see [`Exec`]): exit code,
+/// output lines, termination message.
+async fn exec_pod(exec: &Exec, pod: &Value, uid: &str) -> (i32, Vec<String>, String) {
+    let container = &pod["spec"]["containers"][0];
+    let claim = pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        .as_str()
+        .unwrap_or("workspace");
+    let mut workspace = exec.root.join(claim);
+    if let Some(sub) = container["volumeMounts"][0]["subPath"].as_str() {
+        workspace = workspace.join(sub);
+    }
+    std::fs::create_dir_all(&workspace).expect("workspace");
+    let terminations = exec.root.join("termination");
+    std::fs::create_dir_all(&terminations).expect("termination dir");
+    let termination = terminations.join(uid);
+    let mount = container["volumeMounts"][0]["mountPath"]
+        .as_str()
+        .unwrap_or("/workspace")
+        .to_string();
+    let map = |text: &str| -> String {
+        if text == "/dev/termination-log" {
+            termination.display().to_string()
+        } else if let Some(rest) = text.strip_prefix(&mount) {
+            format!("{}{rest}", workspace.display())
+        } else {
+            text.to_string()
+        }
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str()).map(map).collect())
+            .unwrap_or_default()
+    };
+    let mut command = strings(&container["command"]);
+    command.extend(strings(&container["args"]));
+    if command.first().map(String::as_str) == Some("cairn") {
+        command[0] = exec.cairn.display().to_string();
+    }
+    let mut process = tokio::process::Command::new(&command[0]);
+    process
+        .args(&command[1..])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &workspace)
+        .current_dir(
+            container["workingDir"]
+                .as_str()
+                .map(map)
+                .unwrap_or_else(|| workspace.display().to_string()),
+        )
+        .kill_on_drop(true);
+    for e in container["env"].as_array().into_iter().flatten() {
+        if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
+            process.env(k, map(v));
+        }
+    }
+    for (k, v) in &exec.env {
+        process.env(k, v);
+    }
+    let output = match process.output().await {
+        Ok(output) => output,
+        Err(e) => {
+            return (
+                127,
+                vec![format!("exec {}: {e}", command[0])],
+                String::new(),
+            )
+        }
+    };
+    let mut logs: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    logs.extend(
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .map(str::to_string),
+    );
+    let code = output.status.code().unwrap_or(137);
+    let message = match std::fs::read_to_string(&termination) {
+        Ok(text) if !text.is_empty() => text,
+        // terminationMessagePolicy FallbackToLogsOnError.
+        _ if code != 0 => logs
+            .iter()
+            .rev()
+            .take(80)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    };
+    (code, logs, message)
 }
