@@ -101,18 +101,43 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<RunSummary, RunError> {
     let run = prepare(source, request, ctx, false).await?;
+    // Held until the run is recorded as ended: at most `max_active_runs`
+    // runs of a service work at once.
+    let mut held = None;
     let result = async {
+        held = permit(ctx, cancel).await?;
         let executed = execute_local(&run, source, ctx, cancel).await?;
         let delivery = deliver(&run, source, request, ctx, &executed).await?;
         Ok((executed, delivery))
     }
     .await;
-    let summary = finish(run, ctx, result)?;
+    let summary = finish(run, ctx, result);
+    drop(held);
+    let summary = summary?;
     if !ctx.keep_workspace {
         // Logs stay for `cairn runs`; the workspace may be large.
         let _ = std::fs::remove_dir_all(summary.logs.with_file_name("workspace"));
     }
     Ok(summary)
+}
+
+/// One of the service's run permits (see [`RunContext::permits`]), waited
+/// for in arrival order; a cancel while waiting ends the run.
+async fn permit(
+    ctx: &RunContext,
+    cancel: &CancellationToken,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, RunError> {
+    let Some(permits) = &ctx.permits else {
+        return Ok(None);
+    };
+    tokio::select! {
+        permit = Arc::clone(permits).acquire_owned() => permit.map(Some).map_err(|_| RunError::Cancelled {
+            reason: "the service is stopping".into(),
+        }),
+        () = cancel.cancelled() => Err(RunError::Cancelled {
+            reason: "cancelled while waiting for a free run slot".into(),
+        }),
+    }
 }
 
 /// A run resolved at its source commit and recorded, before any step.
@@ -218,19 +243,6 @@ async fn execute_local(
     let transfer = dataset::TransferOptions {
         jobs: ctx.jobs,
         progress: ctx.progress,
-    };
-    // Held until the run's work is done: at most `max_active_runs` runs
-    // of a service work at once (see RunContext::permits).
-    let _permit = match &ctx.permits {
-        Some(permits) => Some(tokio::select! {
-            permit = Arc::clone(permits).acquire_owned() => permit.map_err(|_| RunError::Cancelled {
-                reason: "the service is stopping".into(),
-            })?,
-            () = cancel.cancelled() => return Err(RunError::Cancelled {
-                reason: "cancelled while waiting for a free run slot".into(),
-            }),
-        }),
-        None => None,
     };
     ctx.store.set_phase(run_id, RunPhase::Fetching)?;
     std::fs::create_dir_all(&workspace).map_err(|e| RunError::io(&workspace, e))?;
