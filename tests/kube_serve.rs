@@ -171,6 +171,35 @@ impl Cluster {
     fn pipeline_runs(&self) -> Vec<serde_json::Value> {
         self.kube.list("pipelineruns", NS)
     }
+
+    /// A person's commit of `rows` to the ETL input, announced by a push.
+    fn push_rows(&self, served: &mut Served, rows: &str, message: &str) -> String {
+        push_and_notify(
+            &self.hosted.fake,
+            &self.hosted.world,
+            served,
+            &[("etl/rows.csv", rows)],
+            message,
+        )
+    }
+
+    /// Waits until the user's `build` step has a pod.
+    fn wait_for_build_pod(&self) {
+        wait("the build pod", Duration::from_secs(60), || {
+            self.kube
+                .created_pods()
+                .iter()
+                .any(|p| p.step == "build")
+                .then_some(())
+        });
+    }
+}
+
+/// The workspace every run shares, one sub-path each.
+fn shared_claim() -> Workspace {
+    Workspace::SharedClaim {
+        claim: "cairn-workspace".into(),
+    }
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
@@ -196,19 +225,11 @@ fn wait_for_pull(c: &Cluster) -> fake_github::FakePull {
 fn a_push_runs_on_the_cluster_and_its_result_becomes_a_pull_request() {
     let c = cluster(
         "mkdir -p data && cat etl/rows.csv > data/table.csv",
-        Workspace::SharedClaim {
-            claim: "cairn-workspace".into(),
-        },
+        shared_claim(),
     );
     let mut served = c.serve();
     let rows = "id,name\n1,ada\n2,bob\n";
-    let commit = push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", rows)],
-        "Add bob",
-    );
+    let commit = c.push_rows(&mut served, rows, "Add bob");
 
     let pull = wait_for_pull(&c);
     let md5 = c.proposed_md5().expect("a pointer on the proposal branch");
@@ -277,13 +298,7 @@ fn a_push_runs_on_the_cluster_and_its_result_becomes_a_pull_request() {
     // again (content addressing), and the pull request moves on.
     let rows2 = "id,name\n1,ada\n2,bob\n3,cy\n";
     let before = count_objects(&c.s3);
-    push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", rows2)],
-        "Add cy",
-    );
+    c.push_rows(&mut served, rows2, "Add cy");
     let md5_2 = wait("the pointer to move", Duration::from_secs(90), || {
         c.proposed_md5().filter(|m| *m == md5_hex(rows2.as_bytes()))
     });
@@ -307,33 +322,16 @@ fn a_per_run_workspace_gets_the_source_tree_too() {
     );
     let mut served = c.serve();
     let rows = "id,name\n9,zed\n";
-    push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", rows)],
-        "Zed",
-    );
+    c.push_rows(&mut served, rows, "Zed");
     wait_for_pull(&c);
     assert_eq!(c.proposed_md5().unwrap(), md5_hex(rows.as_bytes()));
 }
 
 #[test]
 fn a_failing_task_fails_the_run_with_its_reason_and_opens_nothing() {
-    let c = cluster(
-        "echo the warehouse is down >&2; exit 3",
-        Workspace::SharedClaim {
-            claim: "cairn-workspace".into(),
-        },
-    );
+    let c = cluster("echo the warehouse is down >&2; exit 3", shared_claim());
     let mut served = c.serve();
-    let commit = push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", "id\n")],
-        "Break it",
-    );
+    let commit = c.push_rows(&mut served, "id\n", "Break it");
     let status = final_status(&c.hosted.fake, &commit, &format!("cairn/{PIPELINE}"));
     assert_eq!(status.state, "failure");
     let run_id = format!("{PIPELINE}-{}", &commit[..12]);
@@ -351,26 +349,12 @@ fn a_failing_task_fails_the_run_with_its_reason_and_opens_nothing() {
 fn a_service_killed_mid_run_follows_the_same_pipelinerun_after_restart() {
     let c = cluster(
         "sleep 2; mkdir -p data && cat etl/rows.csv > data/table.csv",
-        Workspace::SharedClaim {
-            claim: "cairn-workspace".into(),
-        },
+        shared_claim(),
     );
     let mut served = c.serve();
     let rows = "id,name\n1,ada\n4,dee\n";
-    push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", rows)],
-        "Add dee",
-    );
-    wait("the build pod", Duration::from_secs(60), || {
-        c.kube
-            .created_pods()
-            .iter()
-            .any(|p| p.step == "build")
-            .then_some(())
-    });
+    c.push_rows(&mut served, rows, "Add dee");
+    c.wait_for_build_pod();
     served.kill();
 
     // The cluster carries on without the service; a new process follows the
@@ -401,26 +385,12 @@ fn a_service_killed_mid_run_follows_the_same_pipelinerun_after_restart() {
 fn the_services_watch_survives_a_dropped_stream_and_410_gone() {
     let c = cluster(
         "sleep 1; mkdir -p data && cat etl/rows.csv > data/table.csv",
-        Workspace::SharedClaim {
-            claim: "cairn-workspace".into(),
-        },
+        shared_claim(),
     );
     let mut served = c.serve();
     let rows = "id,name\n5,eve\n";
-    push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", rows)],
-        "Eve",
-    );
-    wait("the build pod", Duration::from_secs(60), || {
-        c.kube
-            .created_pods()
-            .iter()
-            .any(|p| p.step == "build")
-            .then_some(())
-    });
+    c.push_rows(&mut served, rows, "Eve");
+    c.wait_for_build_pod();
     // As an API server restart and an etcd compaction do: every open watch
     // ends, and resuming from the last resourceVersion answers 410 Gone.
     c.kube.compact();
@@ -437,33 +407,13 @@ fn a_replacing_run_cancels_the_pipelinerun_it_replaces() {
             "sleep 3; mkdir -p data && cat etl/rows.csv > data/table.csv",
             "replace",
         ),
-        Workspace::SharedClaim {
-            claim: "cairn-workspace".into(),
-        },
+        shared_claim(),
     );
     let mut served = c.serve();
-    let first = push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", "id\n1\n")],
-        "One",
-    );
-    wait("the first build pod", Duration::from_secs(60), || {
-        c.kube
-            .created_pods()
-            .iter()
-            .any(|p| p.step == "build")
-            .then_some(())
-    });
+    let first = c.push_rows(&mut served, "id\n1\n", "One");
+    c.wait_for_build_pod();
     let rows = "id\n1\n2\n";
-    push_and_notify(
-        &c.hosted.fake,
-        &c.hosted.world,
-        &mut served,
-        &[("etl/rows.csv", rows)],
-        "Two",
-    );
+    c.push_rows(&mut served, rows, "Two");
     let first_run = format!("{PIPELINE}-{}", &first[..12]);
     let cancelled = wait("the first run cancelled", Duration::from_secs(60), || {
         c.kube
