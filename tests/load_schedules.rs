@@ -25,12 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use tokio_util::sync::CancellationToken;
 
-use cairn::commands::AccessPolicy;
-use cairn::executor::LocalExecutor;
-use cairn::metrics::Metrics;
-use cairn::service::{Clock, LocalHost, Service, ServiceOptions};
+use cairn::service::Clock;
 use cairn::store::Store;
 use common::Scratch;
 
@@ -188,28 +184,8 @@ async fn a_thousand_schedules_fire_on_time_once_each() {
     // they start from then, and the boundary is their first tick.
     let (shift, first_tick) = just_before_a_minute(Duration::from_secs(8));
     let clock = Arc::new(ShiftedClock(Mutex::new(shift)));
-    let stop = CancellationToken::new();
-    let options = ServiceOptions {
-        public_url: None,
-        resync_interval: Duration::from_secs(3600),
-        jobs: 1,
-        limits: cairn::pipeline::Limits::default(),
-        bot_login: None,
-        catchup_window: Duration::from_secs(24 * 3600),
-        access: AccessPolicy::default(),
-        api_token: None,
-        max_active_runs: cairn::service::default_max_active_runs(),
-    };
-    let service = Service::with_clock(
-        options,
-        Arc::new(Metrics::new()),
-        Arc::new(LocalExecutor::new(None)),
-        stop.clone(),
-        clock.clone(),
-    );
-    service
-        .serve(Arc::new(LocalHost::new(scratch.repo.clone()).unwrap()))
-        .unwrap();
+    let (service, stop) =
+        common::local_service(&scratch.repo, clock.clone(), Duration::from_secs(24 * 3600));
     let store = Store::open(&db).unwrap();
     wait_for("every schedule's baseline", Duration::from_secs(30), || {
         let seen = (0..PIPELINES)

@@ -19,10 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio_util::sync::CancellationToken;
 
-use cairn::commands::AccessPolicy;
-use cairn::executor::LocalExecutor;
-use cairn::metrics::Metrics;
-use cairn::service::{LocalHost, ManualClock, Service, ServiceOptions};
+use cairn::service::{ManualClock, Service};
 use cairn::store::Store;
 use common::Scratch;
 
@@ -54,28 +51,7 @@ fn start(repo: &Path, now: DateTime<Utc>) -> Running {
 }
 
 fn start_with(repo: &Path, clock: Arc<dyn cairn::service::Clock>) -> Running {
-    let stop = CancellationToken::new();
-    let options = ServiceOptions {
-        public_url: None,
-        resync_interval: Duration::from_secs(3600),
-        jobs: 1,
-        limits: cairn::pipeline::Limits::default(),
-        bot_login: None,
-        catchup_window: Duration::from_secs(4 * 24 * 3600),
-        access: AccessPolicy::default(),
-        api_token: None,
-        max_active_runs: cairn::service::default_max_active_runs(),
-    };
-    let service = Service::with_clock(
-        options,
-        Arc::new(Metrics::new()),
-        Arc::new(LocalExecutor::new(None)),
-        stop.clone(),
-        clock,
-    );
-    service
-        .serve(Arc::new(LocalHost::new(repo.to_path_buf()).unwrap()))
-        .unwrap();
+    let (service, stop) = common::local_service(repo, clock, Duration::from_secs(4 * 24 * 3600));
     Running { service, stop }
 }
 

@@ -8,6 +8,10 @@ pub mod trees;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 pub const PIPELINE: &str = "employee_attrition";
 pub const DATASET: &str = "datasets/employee_attrition.csv";
@@ -211,4 +215,39 @@ pub fn dvc_command(dir: &Path, args: &[&str]) -> Command {
         .current_dir(dir)
         .env("DVC_NO_ANALYTICS", "1");
     command
+}
+
+/// The service `cairn serve --repo` runs, in this process, on `repo`, with
+/// the clock in the test's hands and everything else at its default. The
+/// token stops it.
+pub fn local_service(
+    repo: &Path,
+    clock: Arc<dyn cairn::service::Clock>,
+    catchup_window: Duration,
+) -> (Arc<cairn::service::Service>, CancellationToken) {
+    let stop = CancellationToken::new();
+    let options = cairn::service::ServiceOptions {
+        public_url: None,
+        resync_interval: Duration::from_secs(3600),
+        jobs: 1,
+        limits: cairn::pipeline::Limits::default(),
+        bot_login: None,
+        catchup_window,
+        access: cairn::commands::AccessPolicy::default(),
+        api_token: None,
+        max_active_runs: cairn::service::default_max_active_runs(),
+    };
+    let service = cairn::service::Service::with_clock(
+        options,
+        Arc::new(cairn::metrics::Metrics::new()),
+        Arc::new(cairn::executor::LocalExecutor::new(None)),
+        stop.clone(),
+        clock,
+    );
+    service
+        .serve(Arc::new(
+            cairn::service::LocalHost::new(repo.to_path_buf()).unwrap(),
+        ))
+        .unwrap();
+    (service, stop)
 }
