@@ -214,31 +214,11 @@ fn killed_at_each_step_boundary_the_run_converges_and_loses_nothing() {
     }
 }
 
-/// xorshift64*: a reproducible sequence from a seed, without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 /// Kills at random moments after the push, once or twice per trial. The
 /// seed is printed, and `CAIRN_CRASH_SEED` replays a failing sequence.
 #[test]
 fn killed_at_random_moments_the_run_converges_and_loses_nothing() {
-    let seed: u64 = std::env::var("CAIRN_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_ca1e);
-    let trials: u64 = std::env::var("CAIRN_CRASH_TRIALS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
-    eprintln!("crash trials: CAIRN_CRASH_SEED={seed} CAIRN_CRASH_TRIALS={trials}");
+    let (seed, trials) = crash_trials(0x5eed_ca1e, 12);
     let mut rng = Rng(seed | 1);
     for trial_no in 0..trials {
         let t = trial();
@@ -349,15 +329,7 @@ fn local_mode_killed_at_each_step_boundary_converges_and_loses_nothing() {
 
 #[test]
 fn local_mode_killed_at_random_moments_converges_and_loses_nothing() {
-    let seed: u64 = std::env::var("CAIRN_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x10ca1);
-    let trials: u64 = std::env::var("CAIRN_CRASH_TRIALS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
-    eprintln!("local crash trials: CAIRN_CRASH_SEED={seed} CAIRN_CRASH_TRIALS={trials}");
+    let (seed, trials) = crash_trials(0x10ca1, 8);
     let mut rng = Rng(seed | 1);
     for trial_no in 0..trials {
         let t = local_trial();

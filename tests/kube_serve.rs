@@ -364,6 +364,7 @@ fn a_service_killed_mid_run_follows_the_same_pipelinerun_after_restart() {
     assert_eq!(c.proposed_md5().unwrap(), md5_hex(rows.as_bytes()));
     assert_eq!(c.pipeline_runs().len(), 1, "no second PipelineRun");
     let mut names: Vec<String> = c.kube.created_pods().into_iter().map(|p| p.name).collect();
+    names.sort();
     let all = names.len();
     names.dedup();
     assert_eq!(names.len(), all, "a pod created twice: {names:?}");
@@ -379,6 +380,51 @@ fn a_service_killed_mid_run_follows_the_same_pipelinerun_after_restart() {
         "following the cluster's runs a restart left",
         Duration::from_secs(5),
     );
+}
+
+/// The service killed at seeded random moments, once or twice per trial,
+/// between the push and the pull request, while the cluster (the fake API
+/// server and the controller) carries on: each time one PipelineRun, one
+/// pod per step, one pull request, naming the task's real output.
+#[test]
+fn killed_at_random_moments_a_cluster_run_converges_once() {
+    let (seed, trials) = crash_trials(0xc1a5, 6);
+    let mut rng = Rng(seed | 1);
+    for trial in 0..trials {
+        let what = format!("seed {seed} trial {trial}");
+        let c = cluster(
+            "sleep 1; mkdir -p data && cat etl/rows.csv > data/table.csv",
+            shared_claim(),
+        );
+        let mut served = c.serve();
+        let rows = format!("id,trial\n1,{trial}\n");
+        c.push_rows(&mut served, &rows, "A trial");
+        for kill in 0..1 + rng.next() % 2 {
+            // The run takes about two seconds from the push to the pull
+            // request here, so the kills land at different steps.
+            let delay = Duration::from_millis(rng.next() % 2500);
+            std::thread::sleep(delay);
+            eprintln!("{what}: kill {kill} after {delay:?}");
+            served.kill();
+            served = c.serve();
+        }
+        wait_for_pull(&c);
+        assert_eq!(
+            c.proposed_md5().as_deref(),
+            Some(md5_hex(rows.as_bytes()).as_str()),
+            "{what}"
+        );
+        assert_eq!(c.pipeline_runs().len(), 1, "{what}: PipelineRuns");
+        let mut names: Vec<String> = c.kube.created_pods().into_iter().map(|p| p.name).collect();
+        names.sort();
+        let all = names.len();
+        names.dedup();
+        assert_eq!(names.len(), all, "{what}: a pod created twice: {names:?}");
+        assert_eq!(all, 3, "{what}: one pod per step: {names:?}");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(c.hosted.fake.pulls(REPO).len(), 1, "{what}: pull requests");
+        drop(served);
+    }
 }
 
 #[test]

@@ -188,7 +188,18 @@ impl PointerFile {
             ),
             _ => (Scalars::OneLine, vec![Scalars::OneLine; self.outs.len()]),
         };
-        Ok(self.render(top, &outs))
+        let text = self.render(top, &outs);
+        // A pointer cairn could not read back as it is would send DVC, or
+        // cairn's next run, to other data: refuse to write it.
+        match PointerFile::parse(&text, file_name) {
+            Ok(reread) if reread == *self => Ok(text),
+            _ => Err(PointerError {
+                file: file_name.to_string(),
+                message: "a key kept from the existing file cannot be written back unchanged \
+                          (an unusual YAML tag or layout); remove or simplify it"
+                    .into(),
+            }),
+        }
     }
 
     fn render(&self, top: Scalars, outs: &[Scalars]) -> String {
@@ -431,6 +442,28 @@ mod tests {
         }
         // Each of the two keys meets a fold at its double space at least once.
         assert!(one_line >= 2, "{one_line}");
+    }
+
+    /// Found by the dvc_pointer fuzz target: a kept key holding a tagged
+    /// block mapping was written with the mapping's lines outside the key.
+    #[test]
+    fn kept_tagged_collections_survive_or_are_refused() {
+        for kept in [
+            "  k: !t\n    ? a long key\n    : 4\n",
+            "  k: !t\n    a: 1\n    b: [1, 2]\n",
+            "  k: !t\n  - 1\n  - !u x\n",
+            "meta: !t\n  a: !u\n    b: 2\n",
+        ] {
+            let pointer = PointerFile::parse(&format!("{FILE}{kept}"), "x.dvc").unwrap();
+            match pointer.to_yaml("x.dvc") {
+                Ok(yaml) => assert_eq!(
+                    PointerFile::parse(&yaml, "x.dvc").unwrap(),
+                    pointer,
+                    "{yaml}"
+                ),
+                Err(e) => assert!(e.to_string().contains("cannot be written back"), "{e}"),
+            }
+        }
     }
 
     #[test]

@@ -93,11 +93,22 @@ pub(crate) fn emit_entry(s: &mut String, indent: usize, key: &str, value: &Value
                 emit_entry(s, indent + 2, &key_string(k).unwrap_or_default(), v, style);
             }
         }
-        Value::Tagged(_) => {
-            let text = serde_yaml_ng::to_string(value).unwrap_or_default();
-            s.push(' ');
-            s.push_str(text.trim_end());
+        Value::Tagged(_) => push_tagged(s, indent + 2, value),
+    }
+}
+
+/// A tagged value (`!tag ...`), as serde_yaml writes it, with every line
+/// after the first indented to `indent`, so that a block collection under
+/// the tag stays inside its key.
+fn push_tagged(s: &mut String, indent: usize, value: &Value) {
+    let text = serde_yaml_ng::to_string(value).unwrap_or_default();
+    s.push(' ');
+    for (i, line) in text.trim_end().lines().enumerate() {
+        if i > 0 {
+            s.push('\n');
+            s.push_str(&" ".repeat(indent));
         }
+        s.push_str(line);
     }
 }
 
@@ -133,11 +144,7 @@ fn emit_item(s: &mut String, indent: usize, item: &Value, style: Scalars) {
                 emit_item(s, indent + 2, it, style);
             }
         }
-        Value::Tagged(_) => {
-            let text = serde_yaml_ng::to_string(item).unwrap_or_default();
-            s.push(' ');
-            s.push_str(text.trim_end());
-        }
+        Value::Tagged(_) => push_tagged(s, indent + 2, item),
     }
 }
 

@@ -405,3 +405,26 @@ pub fn final_status(fake: &FakeGitHub, sha: &str, context: &str) -> fake_github:
         || status(fake, sha, context).filter(|s| s.state != "pending"),
     )
 }
+
+/// xorshift64*: a reproducible sequence from a seed, without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// The seed and number of a crash test's random trials: `CAIRN_CRASH_SEED`
+/// (to replay a failure) and `CAIRN_CRASH_TRIALS`, else the defaults. The
+/// seed is printed, so a failing run can be replayed.
+pub fn crash_trials(seed: u64, trials: u64) -> (u64, u64) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse().ok());
+    let seed = var("CAIRN_CRASH_SEED").unwrap_or(seed);
+    let trials = var("CAIRN_CRASH_TRIALS").unwrap_or(trials);
+    eprintln!("crash trials: CAIRN_CRASH_SEED={seed} CAIRN_CRASH_TRIALS={trials}");
+    (seed, trials)
+}
