@@ -31,7 +31,11 @@ for t in "${targets[@]}"; do
     # matters, and the address sanitizer would only slow each execution.
     log="$(mktemp)"
     status=0
-    cargo +nightly fuzz run -s none --fuzz-dir fuzz "$t" "$corpus" "fuzz/seeds/$t" -- \
+    # Past crashes go in too: libFuzzer runs every input of every corpus
+    # folder first, so a regression fails here as in tests/hostile_input.rs.
+    inputs=("$corpus" "fuzz/seeds/$t")
+    [ -d "fuzz/regressions/$t" ] && inputs+=("fuzz/regressions/$t")
+    cargo +nightly fuzz run -s none --fuzz-dir fuzz "$t" "${inputs[@]}" -- \
         -max_total_time="$seconds" -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
     grep -E '^stat::(number_of_executed_units|peak_rss_mb|new_units_added)|^#[0-9]+ +DONE' "$log" || true
