@@ -342,25 +342,7 @@ impl Store {
     /// On Kubernetes such a run goes on in the cluster without the service,
     /// so the next process follows it again instead of failing it.
     pub fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let ids: Vec<String> = {
-            let conn = self.conn();
-            let finals = [
-                RunPhase::Succeeded,
-                RunPhase::Unchanged,
-                RunPhase::Failed,
-                RunPhase::Cancelled,
-            ]
-            .map(RunPhase::as_str);
-            let mut stmt = conn.prepare(
-                "SELECT id FROM runs WHERE phase NOT IN (?1, ?2, ?3, ?4) ORDER BY created_at",
-            )?;
-            let ids = stmt
-                .query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| {
-                    r.get(0)
-                })?
-                .collect::<Result<_, _>>()?;
-            ids
-        };
+        let ids = unfinished_ids(&self.conn())?;
         let mut out = Vec::new();
         for id in ids {
             if let Some(run) = self.run(&id)? {
@@ -374,21 +356,7 @@ impl Store {
     /// killed) as failed, so nothing waits on them. Returns their ids.
     pub fn fail_interrupted(&self, reason: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
-        let finals = [
-            RunPhase::Succeeded,
-            RunPhase::Unchanged,
-            RunPhase::Failed,
-            RunPhase::Cancelled,
-        ]
-        .map(RunPhase::as_str);
-        let mut stmt = conn.prepare(
-            "SELECT id FROM runs WHERE phase NOT IN (?1, ?2, ?3, ?4) ORDER BY created_at",
-        )?;
-        let ids: Vec<String> = stmt
-            .query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| {
-                r.get(0)
-            })?
-            .collect::<Result<_, _>>()?;
+        let ids = unfinished_ids(&conn)?;
         let now = unix_ms(std::time::SystemTime::now());
         for id in &ids {
             conn.execute(
@@ -398,6 +366,25 @@ impl Store {
         }
         Ok(ids)
     }
+}
+
+/// The ids of runs in no final phase, oldest first.
+fn unfinished_ids(conn: &rusqlite::Connection) -> Result<Vec<String>, StoreError> {
+    let finals = [
+        RunPhase::Succeeded,
+        RunPhase::Unchanged,
+        RunPhase::Failed,
+        RunPhase::Cancelled,
+    ]
+    .map(RunPhase::as_str);
+    let mut stmt = conn
+        .prepare("SELECT id FROM runs WHERE phase NOT IN (?1, ?2, ?3, ?4) ORDER BY created_at")?;
+    let ids = stmt
+        .query_map(params![finals[0], finals[1], finals[2], finals[3]], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
 }
 
 fn pull_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OpenPull> {
@@ -506,8 +493,8 @@ mod tests {
         assert_eq!(store.intents().unwrap(), vec![intent("p-1"), intent("p-3")]);
     }
 
-    #[test]
-    fn unfinished_runs_are_failed_on_restart() {
+    /// Runs `a` (succeeded) and `b` (in `b_phase`).
+    fn one_finished_one_in(b_phase: RunPhase) -> Store {
         let store = Store::open_in_memory().unwrap();
         for id in ["a", "b"] {
             store
@@ -522,7 +509,13 @@ mod tests {
         store
             .finish_run("a", RunPhase::Succeeded, &Default::default())
             .unwrap();
-        store.set_phase("b", RunPhase::Publishing).unwrap();
+        store.set_phase("b", b_phase).unwrap();
+        store
+    }
+
+    #[test]
+    fn unfinished_runs_are_failed_on_restart() {
+        let store = one_finished_one_in(RunPhase::Publishing);
         assert_eq!(store.fail_interrupted("restart").unwrap(), vec!["b"]);
         let b = store.run("b").unwrap().unwrap();
         assert_eq!(b.phase, RunPhase::Failed);
@@ -532,21 +525,7 @@ mod tests {
 
     #[test]
     fn unfinished_runs_are_listed_without_being_failed() {
-        let store = Store::open_in_memory().unwrap();
-        for id in ["a", "b"] {
-            store
-                .create_run(&NewRun {
-                    id: id.into(),
-                    pipeline: "p".into(),
-                    reason: "push".into(),
-                    source_commit: "c".into(),
-                })
-                .unwrap();
-        }
-        store
-            .finish_run("a", RunPhase::Succeeded, &Default::default())
-            .unwrap();
-        store.set_phase("b", RunPhase::Running).unwrap();
+        let store = one_finished_one_in(RunPhase::Running);
         let ids: Vec<String> = store
             .unfinished_runs()
             .unwrap()
