@@ -46,13 +46,7 @@ impl RepoSource {
             path: CONFIG_FILE.into(),
         })?;
         let config = Arc::new(crate::config::parse(&text, CONFIG_FILE)?);
-        Ok(RepoSource {
-            workdir: repo.workdir().to_path_buf(),
-            repo: Mutex::new(repo),
-            head,
-            config,
-            checkout: true,
-        })
+        Ok(RepoSource::checkout(repo, head, config))
     }
 
     /// [`RepoSource::open`] with `config` given rather than read: the
@@ -62,13 +56,18 @@ impl RepoSource {
     pub fn open_with_config(dir: &Path, config: Arc<Config>) -> Result<RepoSource, RunError> {
         let repo = GitRepo::discover(dir)?;
         let head = repo.head()?;
-        Ok(RepoSource {
+        Ok(RepoSource::checkout(repo, head, config))
+    }
+
+    /// A source reading the checked-out `head` of `repo`.
+    fn checkout(repo: GitRepo, head: crate::forge::Head, config: Arc<Config>) -> RepoSource {
+        RepoSource {
             workdir: repo.workdir().to_path_buf(),
             repo: Mutex::new(repo),
             head,
             config,
             checkout: true,
-        })
+        }
     }
 
     /// A source at `commit` of a bare mirror, on `branch` (the branch the
