@@ -527,6 +527,39 @@ async fn an_upload_dropped_half_way_is_aborted() {
     assert!(stored_keys(&server, "dropped").is_empty());
 }
 
+/// The race behind a CI failure: publish gives up on a large file's upload
+/// while its CreateMultipartUpload is in flight, after the server has opened
+/// the upload but before the answer arrives. The upload id must still reach an
+/// abort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_dropped_while_being_created_is_aborted() {
+    let plan = FaultPlan {
+        late_answer: Some((Method::POST, Duration::from_secs(1))),
+        ..FaultPlan::none()
+    };
+    let server = S3Server::start(plan).await;
+    let remote = server.remote("created-late", test_tuning());
+    let w = workspace();
+    let data = bytes(22, 12 * 1024 * 1024);
+    let path = w.ws.join("large.bin");
+    write(&path, &data);
+    let id = ObjectId::file(Md5::of_bytes(&data));
+
+    let upload = remote.put_file(&id, &path, data.len() as u64);
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), upload).await;
+    assert!(gave_up.is_err(), "the create answer should still be held");
+    assert_eq!(server.open_uploads().len(), 1, "the server opened it");
+
+    // flush waits for the create answer, then for the abort it leads to.
+    remote.flush().await.unwrap();
+    assert!(
+        server.open_uploads().is_empty(),
+        "{:?}",
+        server.open_uploads()
+    );
+    assert!(stored_keys(&server, "created-late").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_objects_fail_fetch_and_leave_nothing() {
     let server = S3Server::start(FaultPlan::none()).await;

@@ -48,6 +48,9 @@ pub struct FaultPlan {
     pub fail_method: Option<Method>,
     /// Every request with this method is held this long before it is processed.
     pub slow_method: Option<(Method, Duration)>,
+    /// Every request with this method is processed at once and its answer
+    /// held this long (the client may give up on a request that took effect).
+    pub late_answer: Option<(Method, Duration)>,
     /// Every PUT whose path contains this has one byte of its body flipped on
     /// the way to the server (a transfer corrupted past TCP's checksum).
     pub corrupt_puts_to: Option<&'static str>,
@@ -114,6 +117,7 @@ enum Fault {
     DropBefore,
     DropAfter,
     Delay(Duration),
+    LateAnswer(Duration),
     Corrupt,
     /// What s3s-fs answers when a write meets ENOSPC.
     DiskFull,
@@ -199,6 +203,11 @@ impl Faults {
         if let Some((slow, delay)) = &p.slow_method {
             if slow == method {
                 return Fault::Delay(*delay);
+            }
+        }
+        if let Some((late, delay)) = &p.late_answer {
+            if late == method {
+                return Fault::LateAnswer(*delay);
             }
         }
         let mut x = self.draw();
@@ -299,6 +308,12 @@ impl hyper::service::Service<Request<Incoming>> for FaultyService {
                     stats.drops.fetch_add(1, Ordering::Relaxed);
                     let _ = inner.call(req.map(s3s::Body::from)).await;
                     Err(dropped())
+                }
+                Fault::LateAnswer(d) => {
+                    stats.delays.fetch_add(1, Ordering::Relaxed);
+                    let answer = inner.call(req.map(s3s::Body::from)).await;
+                    tokio::time::sleep(d).await;
+                    Ok(answer.map_err(BoxError::from)?)
                 }
                 Fault::Corrupt => {
                     stats.corruptions.fetch_add(1, Ordering::Relaxed);

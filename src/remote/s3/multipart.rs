@@ -11,9 +11,10 @@
 //!
 //! Nothing partial remains: on any failure the upload is aborted (and if the
 //! caller drops the upload half-way, the abort is spawned in the background; see
-//! [`AbortGuard`]). If the file no longer hashes to its id, the upload is
-//! aborted instead of completed. Only an upload whose CreateMultipartUpload
-//! answer was lost can escape this; a bucket lifecycle rule
+//! [`abort`]), even when it is dropped while the upload is being created. If
+//! the file no longer hashes to its id, the upload is aborted instead of
+//! completed. Only an upload whose CreateMultipartUpload answer was lost on the
+//! network can escape this; a bucket lifecycle rule
 //! (AbortIncompleteMultipartUpload) is the backstop for that.
 
 use std::fs::File;
@@ -27,7 +28,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use md5::Digest;
 
-use super::abort::AbortGuard;
+use super::abort;
 use super::upload::content_md5;
 use super::{errors, Shared};
 use crate::dvc::{Md5, ObjectId};
@@ -54,28 +55,13 @@ pub(super) async fn upload(
 ) -> Result<(), RemoteError> {
     let client = shared.client().await;
     let key = shared.key(&id);
-    let created = client
-        .create_multipart_upload()
-        .bucket(shared.bucket())
-        .key(&key)
-        .send()
-        .await
-        .map_err(|e| errors::sdk(shared.url(), Some(id), "upload (CreateMultipartUpload)", e))?;
-    let upload_id = created
-        .upload_id()
-        .ok_or_else(|| RemoteError::Other {
-            remote: shared.url(),
-            id: Some(id),
-            message: "upload (CreateMultipartUpload) failed: the answer has no upload id".into(),
-        })?
-        .to_string();
-    let mut guard = AbortGuard::new(shared, client, &key, &upload_id);
+    let mut guard = abort::open(shared, client, id, &key).await?;
     let upload = Upload {
         shared,
         client,
         id,
         key: &key,
-        upload_id: &upload_id,
+        upload_id: guard.upload_id(),
         src,
         size,
     };
