@@ -92,21 +92,27 @@ pub async fn run_tasks(
             }
         }
 
+        // Biased: a cancel (or the timeout) is seen before the attempt
+        // endings it causes. Each attempt's stop token is a child of
+        // `cancel`, so both are ready at once; taken the other way round,
+        // an attempt stopped by the cancel reads as one that stopped by
+        // itself, and a cancelled run would be recorded as failed.
         let event = tokio::select! {
-            Some((task, spec, report)) = running.next() => {
-                record(store, &spec, Some(&report));
-                let event = Event::AttemptEnded { task, attempt: spec.attempt, result: report.result.clone() };
-                reports.insert(spec.task.clone(), report);
-                event
+            biased;
+            _ = cancel.cancelled(), if !cancel_sent => {
+                cancel_sent = true;
+                Event::Cancel { reason: "the run was cancelled".into() }
             }
             _ = &mut deadline, if !cancel_sent => {
                 cancel_sent = true;
                 let limit = timeout.unwrap_or_default();
                 Event::Cancel { reason: format!("the pipeline's timeout of {} expired", humantime::format_duration(limit)) }
             }
-            _ = cancel.cancelled(), if !cancel_sent => {
-                cancel_sent = true;
-                Event::Cancel { reason: "the run was cancelled".into() }
+            Some((task, spec, report)) = running.next() => {
+                record(store, &spec, Some(&report));
+                let event = Event::AttemptEnded { task, attempt: spec.attempt, result: report.result.clone() };
+                reports.insert(spec.task.clone(), report);
+                event
             }
         };
         actions = state.handle(event);
@@ -159,5 +165,80 @@ fn record(store: &Store, spec: &TaskSpec, report: Option<&AttemptReport>) {
             spec.attempt,
             spec.task
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::TaskSpec;
+    use crate::pipeline::TaskPlan;
+
+    /// Runs until asked to stop, and reports that at once.
+    struct UntilStopped;
+
+    #[async_trait::async_trait]
+    impl Executor for UntilStopped {
+        async fn run(&self, _spec: &TaskSpec, stop: CancellationToken) -> AttemptReport {
+            let started = SystemTime::now();
+            stop.cancelled().await;
+            AttemptReport {
+                result: AttemptResult::Stopped,
+                exit_code: None,
+                started,
+                finished: SystemTime::now(),
+                log_tail: Vec::new(),
+            }
+        }
+    }
+
+    fn task(name: &str, needs: Vec<usize>) -> PlannedTask {
+        PlannedTask {
+            plan: TaskPlan {
+                name: name.into(),
+                needs,
+                max_attempts: 1,
+            },
+            spec: TaskSpec {
+                run_id: "r".into(),
+                pipeline: "p".into(),
+                task: name.into(),
+                attempt: 1,
+                command: vec!["true".into()],
+                env: Default::default(),
+                workdir: std::env::temp_dir(),
+                timeout: None,
+                log_path: std::env::temp_dir().join(format!("{name}.log")),
+            },
+        }
+    }
+
+    /// The cancel and the attempt it stops are ready together; the run is
+    /// cancelled every time, never failed with a task that "did not finish".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_run_is_cancelled_whichever_wakes_first() {
+        let store = Store::open_in_memory().unwrap();
+        for _ in 0..50 {
+            let cancel = CancellationToken::new();
+            let trigger = cancel.clone();
+            let phase = run_tasks(
+                vec![task("a", vec![]), task("b", vec![0])],
+                Arc::new(UntilStopped),
+                &store,
+                Limits::default(),
+                None,
+                &cancel,
+            );
+            let canceller = async {
+                tokio::task::yield_now().await;
+                trigger.cancel();
+            };
+            let (phase, ()) = tokio::join!(phase, canceller);
+            assert!(
+                matches!(&phase.outcome, RunOutcome::Cancelled { reason } if reason.contains("cancelled")),
+                "{:?}",
+                phase.outcome
+            );
+        }
     }
 }
