@@ -1055,6 +1055,35 @@ fn command_access_catchup_window_and_the_api_token() {
 }
 
 #[test]
+fn max_active_runs_from_the_file_the_environment_or_the_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "cairn.toml", "max_active_runs = 12\n");
+    let flags = Flags {
+        config: Some(config.clone()),
+        ..Flags::default()
+    };
+    let secret = ("CAIRN_WEBHOOK_SECRET", "s");
+    let s = Settings::load(&flags, &env(&[secret])).unwrap();
+    assert_eq!(s.max_active_runs, Some(12));
+    let s = Settings::load(&flags, &env(&[secret, ("CAIRN_MAX_ACTIVE_RUNS", "3")])).unwrap();
+    assert_eq!(s.max_active_runs, Some(3), "the environment wins");
+    let s = Settings::load(&Flags::default(), &env(&[secret])).unwrap();
+    assert_eq!(s.max_active_runs, None, "unset: the service decides");
+
+    let bad = "executor = \"local\"\nmax_active_runs = 0\n";
+    let err = Settings::from_toml(bad, &config, &Flags::default(), &env(&[secret]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cairn.toml:2:19"), "{err}");
+    assert!(err.contains("max_active_runs"), "{err}");
+    assert!(err.contains("at least 1"), "{err}");
+    let err = Settings::load(&flags, &env(&[secret, ("CAIRN_MAX_ACTIVE_RUNS", "many")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CAIRN_MAX_ACTIVE_RUNS"), "{err}");
+}
+
+#[test]
 fn a_secret_in_the_settings_file_is_refused_at_its_place_without_echoing_it() {
     let text = "listen = \"127.0.0.1:8080\"\n\n[webhook]\nsecret = \"hunter2-in-the-file\"\n";
     let err = Settings::from_toml(

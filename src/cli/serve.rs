@@ -107,7 +107,9 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
             allow_forks: settings.commands.allow_forks,
         },
         api_token: settings.api.token.clone(),
-        max_active_runs: service::default_max_active_runs(),
+        max_active_runs: settings
+            .max_active_runs
+            .unwrap_or_else(service::default_max_active_runs),
     };
     let executor = Arc::new(LocalExecutor::new(None));
     let service = Service::new(options, Arc::clone(&metrics), executor, shutdown.clone());

@@ -69,6 +69,7 @@ pub(super) const KEYS: &[Key] = &[
     ),
     key(Some("api"), "token_file", "CAIRN_API_TOKEN_FILE"),
     key(None, "executor", "CAIRN_EXECUTOR"),
+    key(None, "max_active_runs", "CAIRN_MAX_ACTIVE_RUNS"),
     key(
         Some("kubernetes"),
         "namespace",
@@ -142,12 +143,15 @@ pub(super) struct Layer {
     pub allow_forks: Option<Set<bool>>,
     pub api_token_file: Option<Set<PathBuf>>,
     pub executor: Option<Set<ExecutorKind>>,
+    pub max_active_runs: Option<Set<usize>>,
     pub namespace: Option<Set<String>>,
 }
 
 /// Bounds that keep a typo from becoming an outage.
 pub(super) const BODY_LIMIT_RANGE: (u64, u64) = (1024, 1 << 30);
 const CAPACITY_MAX: usize = 10_000_000;
+/// More runs at once than any one service can carry is a typo.
+const MAX_ACTIVE_RUNS: usize = 10_000;
 /// Backfilling more than a month of missed ticks is a mistake, not a policy.
 const MAX_CATCHUP_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
 
@@ -226,6 +230,7 @@ impl Layer {
             (Some("commands"), "allow_forks") => self.allow_forks = at(boolean(raw)?, o),
             (Some("api"), "token_file") => self.api_token_file = at(path(raw)?, o),
             (None, "executor") => self.executor = at(executor(string(raw)?)?, o),
+            (None, "max_active_runs") => self.max_active_runs = at(count(raw, MAX_ACTIVE_RUNS)?, o),
             (Some("kubernetes"), "namespace") => self.namespace = at(namespace(string(raw)?)?, o),
             (section, name) => unreachable!("key {section:?}.{name} is in KEYS but not parsed"),
         }

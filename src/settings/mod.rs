@@ -149,6 +149,9 @@ pub struct Settings {
     pub api: ApiSettings,
     /// Where runs execute.
     pub executor: ExecutorKind,
+    /// Runs doing work at once, over every pipeline (`max_active_runs`);
+    /// `None`: the service picks from the machine's cores.
+    pub max_active_runs: Option<usize>,
     pub kubernetes: KubernetesSettings,
     /// The settings file that was read, if any.
     pub file: Option<PathBuf>,
@@ -391,6 +394,7 @@ impl Settings {
             },
             api: ApiSettings { token: api_token },
             executor: value(layer.executor).unwrap_or_default(),
+            max_active_runs: value(layer.max_active_runs),
             kubernetes: KubernetesSettings {
                 namespace: value(layer.namespace)
                     .unwrap_or_else(|| DEFAULT_KUBERNETES_NAMESPACE.to_owned()),
