@@ -235,7 +235,11 @@ fn a_push_runs_on_the_cluster_and_its_result_becomes_a_pull_request() {
     let md5 = c.proposed_md5().expect("a pointer on the proposal branch");
     assert_eq!(md5, md5_hex(rows.as_bytes()), "the task's real output");
     assert!(on_remote(&c.s3, &md5), "the new version is on S3");
-    assert!(pull.body.unwrap_or_default().contains(&md5[..8]));
+    let body = pull.body.unwrap_or_default();
+    assert!(body.contains(&md5[..8]), "{body}");
+    // The data never reached the service; the table diff is read from S3.
+    assert!(body.contains("- **Rows:** 2\n"), "{body}");
+    assert!(body.contains("bob"), "the sample rows: {body}");
     assert_eq!(
         final_status(&c.hosted.fake, &commit, &format!("cairn/{PIPELINE}")).state,
         "success"
@@ -307,7 +311,13 @@ fn a_push_runs_on_the_cluster_and_its_result_becomes_a_pull_request() {
     // both) and the tree's manifest. Not pipelines.toml, README.md or
     // .dvc/config again.
     assert_eq!(count_objects(&c.s3) - before, 2);
-    assert_eq!(open_pulls(&c.hosted.fake).len(), 1);
+    let pulls = open_pulls(&c.hosted.fake);
+    assert_eq!(pulls.len(), 1);
+    // The proposal is still against main, where the dataset has no version
+    // yet: the body now shows the new table, read from the remote.
+    let body = pulls[0].body.clone().unwrap_or_default();
+    assert!(body.contains("- **Rows:** 3\n"), "{body}");
+    assert!(body.contains("cy"), "the new row: {body}");
 }
 
 #[test]

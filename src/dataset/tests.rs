@@ -308,6 +308,9 @@ impl Remote for FailingRemote {
     async fn get_to_file(&self, id: &ObjectId, dest: &Path) -> Result<(), RemoteError> {
         self.inner.get_to_file(id, dest).await
     }
+    async fn size(&self, id: &ObjectId) -> Result<u64, RemoteError> {
+        self.inner.size(id).await
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! The IO edge: a [`DatasetDiff`] with table comparisons, from the workspace
-//! (new files) and the caller's access to old objects.
+//! (new files, when the run's data is on this machine) and the caller's
+//! access to objects by md5 (the old version, and the new one when the run
+//! happened elsewhere).
 //!
 //! Synchronous and blocking (it reads files): call it from a blocking thread.
 
@@ -13,20 +15,29 @@ use super::markdown as md;
 use super::table::{table_diff, table_options_for, TableOptions, TableReport};
 use super::{DatasetDiff, DiffError};
 
-/// Opens the previous version of a file by its md5 (the reconciler downloads
-/// the object from the remote). `Ok(None)`: not available.
+/// Opens a file's content by its md5 (the reconciler downloads the object
+/// from the remote).
 ///
-/// Closures `Fn(&Md5) -> io::Result<Option<Box<dyn Read>>>` implement it.
-pub trait OldContent {
-    /// The old object's bytes, or `None` when it is not available.
-    fn open_old(&self, md5: &Md5) -> io::Result<Option<Box<dyn Read>>>;
+/// Closures `Fn(&Md5) -> io::Result<Option<Box<dyn Read>>>` implement it,
+/// with sizes unknown.
+pub trait Objects {
+    /// The object's bytes, or `None` when it is not available.
+    fn open(&self, md5: &Md5) -> io::Result<Option<Box<dyn Read>>>;
+
+    /// The object's size when it can be known without reading it, so that an
+    /// object over the comparison limit is never fetched. `None`: unknown
+    /// (the read is still capped).
+    fn size(&self, md5: &Md5) -> io::Result<Option<u64>> {
+        let _ = md5;
+        Ok(None)
+    }
 }
 
-impl<F> OldContent for F
+impl<F> Objects for F
 where
     F: Fn(&Md5) -> io::Result<Option<Box<dyn Read>>>,
 {
-    fn open_old(&self, md5: &Md5) -> io::Result<Option<Box<dyn Read>>> {
+    fn open(&self, md5: &Md5) -> io::Result<Option<Box<dyn Read>>> {
         self(md5)
     }
 }
@@ -37,8 +48,10 @@ pub struct DiffInputs<'a> {
     /// The dataset path as configured (`data/attrition.csv`); its extension
     /// decides whether a single-file dataset is a table.
     pub dataset: &'a str,
-    /// The new version on disk: the file, or the directory's root.
-    pub workspace: &'a Path,
+    /// The new version on disk: the file, or the directory's root. `None`
+    /// when it is not on this machine (a run on a cluster): new files are
+    /// then read through [`Objects`] too.
+    pub workspace: Option<&'a Path>,
     /// The previous version's pointer output, if any.
     pub old: Option<&'a Output>,
     /// The new version's pointer output.
@@ -75,7 +88,9 @@ impl Default for CollectOptions {
 struct Candidate {
     /// Shown in the report.
     path: String,
-    file: PathBuf,
+    /// The new version on disk, if it is here.
+    file: Option<PathBuf>,
+    new_md5: Md5,
     new_size: Option<u64>,
     old: Option<(Md5, Option<u64>)>,
     delimiter: u8,
@@ -90,7 +105,7 @@ struct Candidate {
 /// error.
 pub fn collect(
     inputs: &DiffInputs<'_>,
-    old: &dyn OldContent,
+    objects: &dyn Objects,
     opts: &CollectOptions,
 ) -> Result<DatasetDiff, DiffError> {
     let mut diff = DatasetDiff::new(
@@ -105,7 +120,8 @@ pub fn collect(
             if let Some(t) = table_options_for(inputs.dataset).filter(|_| !diff.is_unchanged()) {
                 candidates.push(Candidate {
                     path: inputs.dataset.to_string(),
-                    file: inputs.workspace.to_path_buf(),
+                    file: inputs.workspace.map(Path::to_path_buf),
+                    new_md5: inputs.new.id.md5,
                     new_size: inputs.new.size,
                     old: inputs.old.filter(|o| !o.id.dir).map(|o| (o.id.md5, o.size)),
                     delimiter: t.delimiter,
@@ -113,16 +129,17 @@ pub fn collect(
             }
         }
         Some(files) => {
-            let changed = files
-                .changed
-                .iter()
-                .map(|c| (&c.path, c.new_size, Some((c.old_md5, c.old_size))));
-            let added = files.added.iter().map(|a| (&a.path, a.size, None));
-            for (path, new_size, old) in changed.chain(added) {
+            let changed = files.changed.iter().map(|c| {
+                let old = Some((c.old_md5, c.old_size));
+                (&c.path, c.new_md5, c.new_size, old)
+            });
+            let added = files.added.iter().map(|a| (&a.path, a.md5, a.size, None));
+            for (path, new_md5, new_size, old) in changed.chain(added) {
                 if let Some(t) = table_options_for(path) {
                     candidates.push(Candidate {
                         path: path.clone(),
-                        file: inputs.workspace.join(path),
+                        file: inputs.workspace.map(|w| w.join(path)),
+                        new_md5,
                         new_size,
                         old,
                         delimiter: t.delimiter,
@@ -139,7 +156,7 @@ pub fn collect(
             delimiter: c.delimiter,
             ..opts.table.clone()
         };
-        let result = compare(&c, old, opts.max_table_bytes, &table);
+        let result = compare(&c, objects, opts.max_table_bytes, &table);
         diff.tables.push(match result {
             Ok(report) => report,
             Err(reason) => TableReport::skipped(c.path, reason),
@@ -151,7 +168,7 @@ pub fn collect(
 /// One table's report, or why it was skipped.
 fn compare(
     c: &Candidate,
-    old: &dyn OldContent,
+    objects: &dyn Objects,
     cap: u64,
     table: &TableOptions,
 ) -> Result<TableReport, String> {
@@ -162,25 +179,47 @@ fn compare(
             md::size(cap)
         )
     };
-    let new_size = match c.new_size {
-        Some(s) => s,
-        None => std::fs::metadata(&c.file)
-            .map_err(|e| format!("could not read the new version: {e}"))?
-            .len(),
+    // Sizes first, from what is recorded or cheap to ask, so that nothing
+    // over the limit is read (or downloaded).
+    let new_size = match (c.new_size, &c.file) {
+        (Some(size), _) => Some(size),
+        (None, Some(file)) => Some(
+            std::fs::metadata(file)
+                .map_err(|e| format!("could not read the new version: {e}"))?
+                .len(),
+        ),
+        (None, None) => objects
+            .size(&c.new_md5)
+            .map_err(|e| format!("could not read the new version: {e}"))?,
     };
-    if new_size > cap {
-        return Err(over("the new version", new_size));
+    if let Some(size) = new_size.filter(|&s| s > cap) {
+        return Err(over("the new version", size));
     }
-    if let Some((_, Some(old_size))) = c.old {
-        if old_size > cap {
-            return Err(over("the previous version", old_size));
+    if let Some((md5, recorded)) = c.old {
+        let old_size = match recorded {
+            Some(size) => Some(size),
+            None => objects
+                .size(&md5)
+                .map_err(|e| format!("could not read the previous version: {e}"))?,
+        };
+        if let Some(size) = old_size.filter(|&s| s > cap) {
+            return Err(over("the previous version", size));
         }
     }
-    let file = File::open(&c.file).map_err(|e| format!("could not read the new version: {e}"))?;
-    let mut new_reader = Capped::new(file, cap);
+    let new: Box<dyn Read> = match &c.file {
+        Some(file) => {
+            Box::new(File::open(file).map_err(|e| format!("could not read the new version: {e}"))?)
+        }
+        None => match objects.open(&c.new_md5) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err("the new version is not available".to_string()),
+            Err(e) => return Err(format!("could not read the new version: {e}")),
+        },
+    };
+    let mut new_reader = Capped::new(new, cap);
     let mut old_reader = match c.old {
         None => None,
-        Some((md5, _)) => match old.open_old(&md5) {
+        Some((md5, _)) => match objects.open(&md5) {
             Ok(Some(r)) => Some(Capped::new(r, cap)),
             Ok(None) => return Err("the previous version is not available".to_string()),
             Err(e) => return Err(format!("could not read the previous version: {e}")),
@@ -326,7 +365,7 @@ mod tests {
         let new_out = Output::dir(new_m.id(), 0, 6, "data");
         let inputs = DiffInputs {
             dataset: "data",
-            workspace: ws.path(),
+            workspace: Some(ws.path()),
             old: Some(&old_out),
             new: &new_out,
             old_manifest: Some(&old_m),
@@ -378,7 +417,7 @@ mod tests {
         );
         let inputs = DiffInputs {
             dataset: "data/attrition.csv",
-            workspace: &file,
+            workspace: Some(&file),
             old: Some(&old),
             new: &new,
             old_manifest: None,
@@ -418,13 +457,99 @@ mod tests {
             .is_empty());
     }
 
+    /// Objects with known sizes, counting what is opened.
+    struct Sized {
+        store: HashMap<Md5, Vec<u8>>,
+        opened: std::cell::RefCell<Vec<Md5>>,
+    }
+
+    impl Objects for Sized {
+        fn open(&self, md5: &Md5) -> io::Result<Option<Box<dyn Read>>> {
+            self.opened.borrow_mut().push(*md5);
+            Ok(self
+                .store
+                .get(md5)
+                .map(|b| Box::new(io::Cursor::new(b.clone())) as Box<dyn Read>))
+        }
+        fn size(&self, md5: &Md5) -> io::Result<Option<u64>> {
+            Ok(self.store.get(md5).map(|b| b.len() as u64))
+        }
+    }
+
+    /// A run on a cluster: no workspace here, manifests without sizes (as
+    /// read from a remote), both versions read as objects, and nothing over
+    /// the limit opened.
+    #[test]
+    fn without_a_workspace_both_versions_come_from_objects_sized_first() {
+        let entry = |rel: &str, content: &str| ManifestEntry {
+            relpath: rel.to_string(),
+            md5: Md5::of_bytes(content.as_bytes()),
+            size: None,
+        };
+        let (old_a, new_a) = ("id\n1\n", "id\n1\n2\n");
+        let new_added = "k,v\n1,2\n3,4\n";
+        let huge_old = format!("x\n{}\n", "1".repeat(300));
+        let huge_new = format!("x\n{}\n", "2".repeat(300));
+        let old_m = Manifest::new(vec![entry("a.csv", old_a), entry("h.csv", &huge_old)]).unwrap();
+        let new_m = Manifest::new(vec![
+            entry("a.csv", new_a),
+            entry("b.csv", new_added),
+            entry("h.csv", &huge_new),
+        ])
+        .unwrap();
+        let objects = Sized {
+            store: [old_a, new_a, new_added, &huge_old, &huge_new]
+                .iter()
+                .map(|c| (Md5::of_bytes(c.as_bytes()), c.as_bytes().to_vec()))
+                .collect(),
+            opened: Default::default(),
+        };
+        let old_out = Output::dir(old_m.id(), 0, 2, "data");
+        let new_out = Output::dir(new_m.id(), 0, 3, "data");
+        let inputs = DiffInputs {
+            dataset: "data",
+            workspace: None,
+            old: Some(&old_out),
+            new: &new_out,
+            old_manifest: Some(&old_m),
+            new_manifest: Some(&new_m),
+        };
+        let opts = CollectOptions {
+            max_table_bytes: 100,
+            ..CollectOptions::default()
+        };
+        let d = collect(&inputs, &objects, &opts).unwrap();
+        let paths: Vec<&str> = d.tables.iter().map(|t| t.path.as_str()).collect();
+        assert_eq!(paths, ["a.csv", "b.csv", "h.csv"]);
+        let a = diff_of(&d.tables[0]);
+        assert_eq!(
+            (a.old_rows, a.new_rows, a.rows_added),
+            (Some(1), 2, Some(1))
+        );
+        let b = diff_of(&d.tables[1]);
+        assert_eq!((b.old_rows, b.new_rows), (None, 2));
+        assert!(
+            matches!(&d.tables[2].result, TableResult::Skipped(w) if w.starts_with("the new version is 303 B, over")),
+            "{:?}",
+            d.tables[2]
+        );
+        let opened = objects.opened.borrow();
+        for huge in [&huge_old, &huge_new] {
+            assert!(
+                !opened.contains(&Md5::of_bytes(huge.as_bytes())),
+                "an object over the limit was opened"
+            );
+        }
+        assert_eq!(opened.len(), 3, "a.csv twice, b.csv once");
+    }
+
     #[test]
     fn a_directory_needs_its_manifests() {
         let m = Manifest::new(vec![]).unwrap();
         let dir = Output::dir(m.id(), 0, 0, "d");
         let inputs = DiffInputs {
             dataset: "d",
-            workspace: Path::new("/nonexistent"),
+            workspace: None,
             old: Some(&dir),
             new: &dir,
             old_manifest: None,

@@ -3,8 +3,9 @@
 //! Pure: the diff is computed from values (`.dvc` outputs, `.dir` manifests) and
 //! from `std::io::Read` values the caller opens; nothing here touches the network
 //! or git. The one function that opens files, [`collect`], takes the old
-//! version's contents through [`OldContent`], which the reconciler implements by
-//! downloading the old object from the remote.
+//! version's contents (and the new one's, when the run's data is elsewhere)
+//! through [`Objects`], which the reconciler implements by downloading
+//! objects from the remote.
 //!
 //! - [`DirDiff`]: files added, removed and changed between two `.dir` manifests.
 //! - [`table_diff`]: a streaming CSV/TSV comparison with bounded memory
@@ -50,7 +51,7 @@ mod tests;
 
 use crate::dvc::{Manifest, ObjectId, Output};
 
-pub use collect::{collect, CollectOptions, DiffInputs, OldContent};
+pub use collect::{collect, CollectOptions, DiffInputs, Objects};
 pub use dir::{ChangedFile, DirDiff, FileEntry, Total};
 pub use markdown::{marker, pipeline_from_marker, BODY_LIMIT, TITLE_LIMIT};
 pub use render::{

@@ -333,11 +333,10 @@ pub(crate) async fn deliver(
         source_url: request.source_url.clone(),
         run_url: request.run_url.clone(),
     };
-    // Without the data on this side, the diff has file lists (from the
-    // manifests) but no table comparisons: the path does not exist.
-    let absent = run_dir.join("no-local-copy");
+    // Without the data on this side (a cluster run), the tables to compare
+    // are read from the remote.
     let versions = proposal::Versions {
-        data_path: executed.data_path.as_deref().unwrap_or(&absent),
+        data_path: executed.data_path.as_deref(),
         old: old.as_ref(),
         new: &published.output,
         new_manifest: published.manifest.as_ref(),

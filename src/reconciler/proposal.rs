@@ -2,9 +2,12 @@
 //! reviewer needs (see [`crate::diffview`]) and the run that made it.
 //!
 //! The previous version's contents come from the remote: its `.dir`
-//! manifest, and the old bytes of changed tables, downloaded into the run
-//! directory. Nothing here may fail a run that already published: when a
-//! comparison cannot be made, the text says less, and the reason is logged.
+//! manifest, and the old bytes of changed tables, downloaded into a scratch
+//! folder of the run that is removed afterwards. So do the new bytes when the
+//! run's data is not on this machine (a run on a cluster). Object sizes are
+//! asked first, so a table over the comparison limit is never downloaded.
+//! Nothing here may fail a run that already published: when a comparison
+//! cannot be made, the text says less, and the reason is logged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::diffview::{self, DatasetDiff, PullRequestText, PullRequestView, RunView, SourceCommit};
-use crate::dvc::{Manifest, ObjectId, Output};
+use crate::dvc::{Manifest, Md5, ObjectId, Output};
 use crate::pipeline::TaskState;
 use crate::remote::Remote;
 use crate::store::Store;
@@ -30,8 +33,9 @@ pub(super) struct RunFacts<'a> {
 
 /// The two versions to compare.
 pub(super) struct Versions<'a> {
-    /// The new version in the workspace.
-    pub data_path: &'a Path,
+    /// The new version in the workspace; `None` when the run's data is only
+    /// on the remote.
+    pub data_path: Option<&'a Path>,
     pub old: Option<&'a Output>,
     pub new: &'a Output,
     pub new_manifest: Option<&'a Manifest>,
@@ -62,36 +66,25 @@ pub(super) async fn pull_request_text(
         None => None,
     };
     let diff = {
-        let (data_path, scratch) = (data_path.to_path_buf(), scratch.to_path_buf());
+        let data_path = data_path.map(Path::to_path_buf);
         let (old, new, new_manifest) = (old.cloned(), new.clone(), new_manifest.cloned());
         let dataset = facts.dataset.to_string();
-        let handle = tokio::runtime::Handle::current();
+        let objects = RemoteObjects::new(remote, scratch);
         tokio::task::spawn_blocking(move || {
-            let open_old =
-                |md5: &crate::dvc::Md5| -> std::io::Result<Option<Box<dyn std::io::Read>>> {
-                    let dest = scratch.join(format!("old-{md5}"));
-                    let id = ObjectId::file(*md5);
-                    match handle.block_on(remote.get_to_file(&id, &dest)) {
-                        Ok(()) => Ok(Some(Box::new(std::fs::File::open(&dest)?))),
-                        Err(e) => {
-                            tracing::warn!("previous version of a table ({md5}): {e}");
-                            Ok(None)
-                        }
-                    }
-                };
             if old.as_ref().is_some_and(|o| o.id.dir) && old_manifest.is_none() {
                 // Without the old listing every file would read as added.
                 return Ok(bare_diff(old.as_ref(), &new));
             }
+            let objects = objects?;
             let inputs = diffview::DiffInputs {
                 dataset: &dataset,
-                workspace: &data_path,
+                workspace: data_path.as_deref(),
                 old: old.as_ref(),
                 new: &new,
                 old_manifest: old_manifest.as_ref(),
                 new_manifest: new_manifest.as_ref(),
             };
-            diffview::collect(&inputs, &open_old, &Default::default())
+            diffview::collect(&inputs, &objects, &Default::default())
         })
         .await
     };
@@ -124,6 +117,53 @@ pub(super) async fn pull_request_text(
     })
 }
 
+/// Objects of the remote, downloaded on demand into a scratch folder that
+/// goes away with this value. Used from a blocking thread.
+struct RemoteObjects {
+    remote: Arc<dyn Remote>,
+    runtime: tokio::runtime::Handle,
+    downloads: tempfile::TempDir,
+}
+
+impl RemoteObjects {
+    fn new(remote: Arc<dyn Remote>, scratch: &Path) -> std::io::Result<RemoteObjects> {
+        std::fs::create_dir_all(scratch)?;
+        Ok(RemoteObjects {
+            remote,
+            runtime: tokio::runtime::Handle::current(),
+            downloads: tempfile::Builder::new()
+                .prefix("diff-objects-")
+                .tempdir_in(scratch)?,
+        })
+    }
+}
+
+impl diffview::Objects for RemoteObjects {
+    fn open(&self, md5: &Md5) -> std::io::Result<Option<Box<dyn std::io::Read>>> {
+        let dest = self.downloads.path().join(md5.to_string());
+        let id = ObjectId::file(*md5);
+        match self.runtime.block_on(self.remote.get_to_file(&id, &dest)) {
+            Ok(()) => Ok(Some(Box::new(std::fs::File::open(&dest)?))),
+            Err(e) => {
+                tracing::warn!("a table's object for the dataset diff ({md5}): {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    fn size(&self, md5: &Md5) -> std::io::Result<Option<u64>> {
+        let id = ObjectId::file(*md5);
+        match self.runtime.block_on(self.remote.size(&id)) {
+            Ok(size) => Ok(Some(size)),
+            // Unknown; opening it will say what is wrong, and reads are capped.
+            Err(e) => {
+                tracing::debug!("size of {md5} for the dataset diff: {e}");
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// Versions only, no file lists: what can always be said.
 fn bare_diff(old: Option<&Output>, new: &Output) -> DatasetDiff {
     DatasetDiff {
@@ -145,7 +185,9 @@ async fn download_manifest(
         .get_to_file(id, &dest)
         .await
         .map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let bytes = std::fs::read(&dest).map_err(|e| format!("{}: {e}", dest.display()));
+    let _ = std::fs::remove_file(&dest);
+    let bytes = bytes?;
     Manifest::parse(&bytes).map_err(|e| e.to_string())
 }
 

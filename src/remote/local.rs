@@ -208,6 +208,21 @@ impl Remote for LocalRemote {
         blocking(self, Some(id), move || me.store(id, &bytes[..])).await
     }
 
+    async fn size(&self, id: &ObjectId) -> Result<u64, RemoteError> {
+        let (me, id) = (self.clone(), *id);
+        blocking(self, Some(id), move || {
+            match std::fs::metadata(me.object_path(&id)) {
+                Ok(m) => Ok(m.len()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(RemoteError::NotFound {
+                    remote: me.url(),
+                    id,
+                }),
+                Err(e) => Err(me.io(Some(id), "size (stat)")(e)),
+            }
+        })
+        .await
+    }
+
     async fn get_to_file(&self, id: &ObjectId, dest: &Path) -> Result<(), RemoteError> {
         let (me, id, dest) = (self.clone(), *id, dest.to_path_buf());
         blocking(self, Some(id), move || {
@@ -310,6 +325,20 @@ mod tests {
             .unwrap()
             .collect();
         assert!(leftovers.is_empty(), "temp file left behind");
+    }
+
+    #[tokio::test]
+    async fn size_of_an_object_and_of_an_absent_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = LocalRemote::new(dir.path().to_path_buf());
+        let id = ObjectId::file(Md5::of_bytes(b"twelve bytes"));
+        r.put_bytes(&id, b"twelve bytes".to_vec()).await.unwrap();
+        assert_eq!(r.size(&id).await.unwrap(), 12);
+        let absent = ObjectId::file(Md5::of_bytes(b"absent"));
+        assert!(matches!(
+            r.size(&absent).await,
+            Err(RemoteError::NotFound { id, .. }) if id == absent
+        ));
     }
 
     #[tokio::test]

@@ -167,6 +167,11 @@ pub trait Remote: Send + Sync {
     /// content and renames it into place). [`RemoteError::NotFound`] if absent.
     async fn get_to_file(&self, id: &ObjectId, dest: &Path) -> Result<(), RemoteError>;
 
+    /// The stored size of object `id`, without reading it (DVC 3 manifests do
+    /// not record sizes; this is how a caller bounds what it downloads).
+    /// [`RemoteError::NotFound`] if absent.
+    async fn size(&self, id: &ObjectId) -> Result<u64, RemoteError>;
+
     /// Makes every object written so far durable (local: fsync of directories).
     async fn flush(&self) -> Result<(), RemoteError> {
         Ok(())

@@ -119,6 +119,33 @@ pub(super) async fn exists(shared: &Shared, id: ObjectId) -> Result<bool, Remote
     }
 }
 
+/// HEAD one object: its stored size.
+pub(super) async fn size(shared: &Shared, id: ObjectId) -> Result<u64, RemoteError> {
+    let head = shared
+        .client()
+        .await
+        .head_object()
+        .bucket(shared.bucket())
+        .key(shared.key(&id))
+        .send()
+        .await;
+    match head {
+        Ok(h) => h
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| RemoteError::Other {
+                remote: shared.url(),
+                id: Some(id),
+                message: "size (HeadObject) failed: the answer has no Content-Length".into(),
+            }),
+        Err(e) if errors::is_not_found(&e) => Err(RemoteError::NotFound {
+            remote: shared.url(),
+            id,
+        }),
+        Err(e) => Err(errors::sdk(shared.url(), Some(id), "size (HeadObject)", e)),
+    }
+}
+
 /// Lists `prefix` from just before the smallest of `keys` to the largest;
 /// returns those of `keys` that were listed.
 async fn list_between(

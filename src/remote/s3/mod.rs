@@ -193,6 +193,10 @@ impl Remote for S3Remote {
         download::get_to_file(&self.shared, *id, dest).await
     }
 
+    async fn size(&self, id: &ObjectId) -> Result<u64, RemoteError> {
+        check::size(&self.shared, *id).await
+    }
+
     /// S3 acknowledges a write only once it is durable; this only waits for the
     /// aborts of uploads that were dropped half-way.
     async fn flush(&self) -> Result<(), RemoteError> {
