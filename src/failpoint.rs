@@ -15,7 +15,10 @@ use std::sync::OnceLock;
 /// The variable naming the failpoint to stop at.
 pub const ENV: &str = "CAIRN_TEST_FAILPOINT";
 
-/// Every step boundary, in the order a run reaches them.
+/// Every step boundary, in the order a run reaches them. With the
+/// Kubernetes executor the steps run in pods, and the service stops at the
+/// moment it sees them: a task's pod running, the publish pod running, the
+/// PipelineRun succeeded with its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failpoint {
     /// The run is in the store; nothing else happened.

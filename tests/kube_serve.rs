@@ -143,12 +143,20 @@ fn aws_env() -> Vec<(String, String)> {
 
 impl Cluster {
     fn serve(&self) -> Served {
+        self.serve_stopping_at(None)
+    }
+
+    /// `cairn serve`, stopping at `failpoint` if given (see cairn::failpoint).
+    fn serve_stopping_at(&self, failpoint: Option<&str>) -> Served {
         let kubeconfig = self.kubeconfig.display().to_string();
         let mut env: Vec<(&str, &str)> = vec![
             ("CAIRN_EXECUTOR", "kubernetes"),
             ("CAIRN_KUBERNETES_NAMESPACE", NS),
             ("KUBECONFIG", &kubeconfig),
         ];
+        if let Some(point) = failpoint {
+            env.push((cairn::failpoint::ENV, point));
+        }
         let aws = aws_env();
         env.extend(aws.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let served = serve(&self.hosted.world, &self.hosted.fake, &env);
@@ -370,26 +378,59 @@ fn a_service_killed_mid_run_follows_the_same_pipelinerun_after_restart() {
     // The cluster carries on without the service; a new process follows the
     // run it left, and delivers it once.
     let served = c.serve();
-    wait_for_pull(&c);
-    assert_eq!(c.proposed_md5().unwrap(), md5_hex(rows.as_bytes()));
-    assert_eq!(c.pipeline_runs().len(), 1, "no second PipelineRun");
-    let mut names: Vec<String> = c.kube.created_pods().into_iter().map(|p| p.name).collect();
-    names.sort();
-    let all = names.len();
-    names.dedup();
-    assert_eq!(names.len(), all, "a pod created twice: {names:?}");
-    assert_eq!(all, 3, "one pod per step: {names:?}");
-    // Give a duplicate delivery time to show up, then count.
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        c.hosted.fake.pulls(REPO).len(),
-        1,
-        "exactly one pull request"
-    );
+    assert_converged_once(&c, rows, "after a restart");
     served.wait_line(
         "following the cluster's runs a restart left",
         Duration::from_secs(5),
     );
+}
+
+/// After a crash and a restart: the task's real output proposed, one
+/// PipelineRun, one pod per step (none created twice), one pull request.
+fn assert_converged_once(c: &Cluster, rows: &str, what: &str) {
+    wait_for_pull(c);
+    let md5 = md5_hex(rows.as_bytes());
+    assert_eq!(c.proposed_md5().as_deref(), Some(md5.as_str()), "{what}");
+    assert!(
+        on_remote(&c.s3, &md5),
+        "{what}: the proposed version is on S3"
+    );
+    assert_eq!(c.pipeline_runs().len(), 1, "{what}: PipelineRuns");
+    let mut names: Vec<String> = c.kube.created_pods().into_iter().map(|p| p.name).collect();
+    names.sort();
+    let all = names.len();
+    names.dedup();
+    assert_eq!(names.len(), all, "{what}: a pod created twice: {names:?}");
+    assert_eq!(all, 3, "{what}: one pod per step: {names:?}");
+    // Give a duplicate delivery time to show up, then count.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(c.hosted.fake.pulls(REPO).len(), 1, "{what}: pull requests");
+}
+
+/// The service SIGKILLed at each step boundary of a cluster run, as the
+/// service sees them (the task's pod running, the publish pod running, the
+/// result in, the pointer pushed, the pull request opened, the run
+/// recorded as ended), then started again: each time the run converges once.
+#[test]
+fn killed_at_each_step_boundary_a_cluster_run_converges_once() {
+    for point in cairn::failpoint::Failpoint::ALL {
+        let what = format!("killed at {}", point.name());
+        let c = cluster(
+            "sleep 1; mkdir -p data && cat etl/rows.csv > data/table.csv",
+            shared_claim(),
+        );
+        let mut served = c.serve_stopping_at(Some(point.name()));
+        let rows = format!("id,point\n1,{}\n", point.name());
+        c.push_rows(&mut served, &rows, "A boundary");
+        served.wait_line(
+            &format!("failpoint {} reached", point.name()),
+            Duration::from_secs(90),
+        );
+        served.kill();
+        let served = c.serve();
+        assert_converged_once(&c, &rows, &what);
+        drop(served);
+    }
 }
 
 /// The service killed at seeded random moments, once or twice per trial,
@@ -418,21 +459,7 @@ fn killed_at_random_moments_a_cluster_run_converges_once() {
             served.kill();
             served = c.serve();
         }
-        wait_for_pull(&c);
-        assert_eq!(
-            c.proposed_md5().as_deref(),
-            Some(md5_hex(rows.as_bytes()).as_str()),
-            "{what}"
-        );
-        assert_eq!(c.pipeline_runs().len(), 1, "{what}: PipelineRuns");
-        let mut names: Vec<String> = c.kube.created_pods().into_iter().map(|p| p.name).collect();
-        names.sort();
-        let all = names.len();
-        names.dedup();
-        assert_eq!(names.len(), all, "{what}: a pod created twice: {names:?}");
-        assert_eq!(all, 3, "{what}: one pod per step: {names:?}");
-        std::thread::sleep(Duration::from_millis(500));
-        assert_eq!(c.hosted.fake.pulls(REPO).len(), 1, "{what}: pull requests");
+        assert_converged_once(&c, &rows, &what);
         drop(served);
     }
 }

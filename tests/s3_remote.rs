@@ -138,7 +138,10 @@ async fn single_file_round_trip_at_the_dvc_key() {
     assert_eq!(remote.size(&id).await.unwrap(), data.len() as u64);
     let absent = ObjectId::file(Md5::of_bytes(b"never stored"));
     let err = remote.size(&absent).await.unwrap_err();
-    assert!(matches!(err, RemoteError::NotFound { id, .. } if id == absent), "{err}");
+    assert!(
+        matches!(err, RemoteError::NotFound { id, .. } if id == absent),
+        "{err}"
+    );
 
     let again = publish(&w.ws, "data.bin", &remote, &opts()).await.unwrap();
     assert_eq!((again.uploaded, again.skipped), (0, 1));

@@ -178,6 +178,9 @@ async fn publish_as(
 ) -> Result<PublishReport, PublishError> {
     let name = dataset_name(dataset)?;
     let path = workspace_root.join(dataset.trim_end_matches('/'));
+    // A run's source tree is uploaded by the service before the run's steps
+    // (Kubernetes mode): not the boundary the crash tests mean.
+    let boundary = matches!(walk, Walk::Dataset);
     let internal = |e: tokio::task::JoinError| PublishError::Internal {
         dataset: dataset.to_string(),
         message: e.to_string(),
@@ -318,19 +321,10 @@ async fn publish_as(
         format!("uploading {dataset} to {}", remote.url()),
         Some(total),
     );
-    let mut uploaded = 0u64;
+    let (mut uploaded, sent) =
+        upload_files(remote, dataset, todo, opts.jobs, boundary, &upload_task).await?;
     // What a failed upload while hashing sent counts too.
-    let mut bytes_uploaded = early.map_or(0, |h| h.bytes_sent);
-    upload_files(
-        remote,
-        dataset,
-        todo,
-        opts.jobs,
-        &upload_task,
-        &mut uploaded,
-        &mut bytes_uploaded,
-    )
-    .await?;
+    let mut bytes_uploaded = early.map_or(0, |h| h.bytes_sent) + sent;
 
     if let Some((id, bytes)) = manifest {
         if missing.contains(&id) {
@@ -364,15 +358,17 @@ async fn publish_as(
     })
 }
 
+/// Uploads `todo`, `jobs` at a time; returns the objects and bytes sent.
+/// `boundary`: the crash tests' upload-in-progress failpoint is here.
 async fn upload_files(
     remote: &dyn Remote,
     dataset: &str,
     todo: Vec<Upload>,
     jobs: usize,
+    boundary: bool,
     task: &Task,
-    uploaded: &mut u64,
-    bytes_uploaded: &mut u64,
-) -> Result<(), PublishError> {
+) -> Result<(u64, u64), PublishError> {
+    let (mut uploaded, mut bytes_uploaded) = (0u64, 0u64);
     let total = todo.len();
     let mut stream = futures::stream::iter(todo)
         .map(|u| async move {
@@ -391,14 +387,14 @@ async fn upload_files(
         // the manifest is never uploaded.
         let size = res?;
         task.add_bytes(size);
-        *uploaded += 1;
-        *bytes_uploaded += size;
-        if *uploaded == 1 && total > 1 {
+        uploaded += 1;
+        bytes_uploaded += size;
+        if boundary && uploaded == 1 && total > 1 {
             // Not polling the stream meanwhile freezes the other uploads too.
             crate::failpoint::hit(crate::failpoint::Failpoint::UploadInProgress).await;
         }
     }
-    Ok(())
+    Ok((uploaded, bytes_uploaded))
 }
 
 /// The output's metadata (symlinks followed), or why it cannot be published.

@@ -163,6 +163,7 @@ async fn execute(
     } else {
         (Output::file(id, size, false, name), None)
     };
+    crate::failpoint::hit(crate::failpoint::Failpoint::UploadDone).await;
     Ok(Executed {
         published: PublishReport {
             output,
@@ -278,6 +279,19 @@ fn mirror(ctx: &RunContext, run: &Prepared, seen: &PipelineRun) {
     if let Some(phase) = phase {
         if let Err(e) = ctx.store.set_phase(&run.run_id, phase) {
             tracing::warn!(run = %run.run_id, "run store: {e}");
+        }
+    }
+    for step in status
+        .steps
+        .iter()
+        .filter(|s| s.phase == StepPhase::Running)
+    {
+        // The service's view of the cluster's step boundaries (crash tests).
+        use crate::failpoint::{hit_blocking, Failpoint};
+        match step.name.as_str() {
+            FETCH_STEP => {}
+            PUBLISH_STEP => hit_blocking(Failpoint::UploadInProgress),
+            _ => hit_blocking(Failpoint::TaskRunning),
         }
     }
     for step in status.steps.iter().filter(|s| s.attempt > 0) {
