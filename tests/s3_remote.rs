@@ -499,72 +499,54 @@ async fn failing_uploads_leave_no_manifest_and_no_open_upload() {
     );
 }
 
+/// The caller gives up on a large file's multipart upload (as publish does
+/// when another upload fails) while the server has it open: the upload is
+/// aborted all the same, once `flush` returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_dropped_half_way_is_aborted() {
-    let plan = FaultPlan {
-        slow_method: Some((Method::PUT, Duration::from_secs(30))),
-        ..FaultPlan::none()
-    };
-    let server = S3Server::start(plan).await;
-    let remote = server.remote("dropped", test_tuning());
-    let w = workspace();
-    let data = bytes(21, 12 * 1024 * 1024);
-    let path = w.ws.join("large.bin");
-    write(&path, &data);
-    let id = ObjectId::file(Md5::of_bytes(&data));
+async fn a_large_upload_given_up_half_way_is_aborted() {
+    let cases = [
+        (
+            "parts hang on the server",
+            FaultPlan {
+                slow_method: Some((Method::PUT, Duration::from_secs(30))),
+                ..FaultPlan::none()
+            },
+            Duration::from_secs(1),
+        ),
+        // The race behind a CI failure: the server opened the upload, and
+        // the answer with its id had not arrived when the caller gave up.
+        (
+            "the create answer is late",
+            FaultPlan {
+                late_answer: Some((Method::POST, Duration::from_secs(1))),
+                ..FaultPlan::none()
+            },
+            Duration::from_millis(300),
+        ),
+    ];
+    for (seed, (case, plan, patience)) in (21u64..).zip(cases) {
+        let server = S3Server::start(plan).await;
+        let remote = server.remote("dropped", test_tuning());
+        let w = workspace();
+        let data = bytes(seed, 12 * 1024 * 1024);
+        let path = w.ws.join("large.bin");
+        write(&path, &data);
+        let id = ObjectId::file(Md5::of_bytes(&data));
 
-    // Parts hang on the server; the caller gives up (as publish does when another
-    // upload fails) while the multipart upload is open.
-    let upload = remote.put_file(&id, &path, data.len() as u64);
-    let gave_up = tokio::time::timeout(Duration::from_secs(1), upload).await;
-    assert!(gave_up.is_err(), "the upload should still be running");
-    assert_eq!(
-        server.open_uploads().len(),
-        1,
-        "{:?}",
-        server.open_uploads()
-    );
+        let upload = remote.put_file(&id, &path, data.len() as u64);
+        let gave_up = tokio::time::timeout(patience, upload).await;
+        assert!(
+            gave_up.is_err(),
+            "{case}: the upload should still be running"
+        );
+        let open = server.open_uploads();
+        assert_eq!(open.len(), 1, "{case}: {open:?}");
 
-    remote.flush().await.unwrap();
-    assert!(
-        server.open_uploads().is_empty(),
-        "{:?}",
-        server.open_uploads()
-    );
-    assert!(stored_keys(&server, "dropped").is_empty());
-}
-
-/// The race behind a CI failure: publish gives up on a large file's upload
-/// while its CreateMultipartUpload is in flight, after the server has opened
-/// the upload but before the answer arrives. The upload id must still reach an
-/// abort.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_dropped_while_being_created_is_aborted() {
-    let plan = FaultPlan {
-        late_answer: Some((Method::POST, Duration::from_secs(1))),
-        ..FaultPlan::none()
-    };
-    let server = S3Server::start(plan).await;
-    let remote = server.remote("created-late", test_tuning());
-    let w = workspace();
-    let data = bytes(22, 12 * 1024 * 1024);
-    let path = w.ws.join("large.bin");
-    write(&path, &data);
-    let id = ObjectId::file(Md5::of_bytes(&data));
-
-    let upload = remote.put_file(&id, &path, data.len() as u64);
-    let gave_up = tokio::time::timeout(Duration::from_millis(300), upload).await;
-    assert!(gave_up.is_err(), "the create answer should still be held");
-    assert_eq!(server.open_uploads().len(), 1, "the server opened it");
-
-    // flush waits for the create answer, then for the abort it leads to.
-    remote.flush().await.unwrap();
-    assert!(
-        server.open_uploads().is_empty(),
-        "{:?}",
-        server.open_uploads()
-    );
-    assert!(stored_keys(&server, "created-late").is_empty());
+        remote.flush().await.unwrap();
+        let open = server.open_uploads();
+        assert!(open.is_empty(), "{case}: {open:?}");
+        assert!(stored_keys(&server, "dropped").is_empty(), "{case}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,23 +104,27 @@ async fn remote_is_small(shared: &Shared, ids: &BTreeSet<ObjectId>) -> Result<bo
 
 /// HEAD one object: true if present, false on 404.
 pub(super) async fn exists(shared: &Shared, id: ObjectId) -> Result<bool, RemoteError> {
-    let head = shared
-        .client()
-        .await
-        .head_object()
-        .bucket(shared.bucket())
-        .key(shared.key(&id))
-        .send()
-        .await;
-    match head {
-        Ok(_) => Ok(true),
-        Err(e) if errors::is_not_found(&e) => Ok(false),
-        Err(e) => Err(errors::sdk(shared.url(), Some(id), "check (HeadObject)", e)),
-    }
+    Ok(head(shared, id, "check").await?.is_some())
 }
 
 /// HEAD one object: its stored size.
 pub(super) async fn size(shared: &Shared, id: ObjectId) -> Result<u64, RemoteError> {
+    let Some(length) = head(shared, id, "size").await? else {
+        return Err(RemoteError::NotFound {
+            remote: shared.url(),
+            id,
+        });
+    };
+    length.ok_or_else(|| RemoteError::Other {
+        remote: shared.url(),
+        id: Some(id),
+        message: "size (HeadObject) failed: the answer has no Content-Length".into(),
+    })
+}
+
+/// HEAD one object for `op`: `None` on 404, else its Content-Length if the
+/// answer had one.
+async fn head(shared: &Shared, id: ObjectId, op: &str) -> Result<Option<Option<u64>>, RemoteError> {
     let head = shared
         .client()
         .await
@@ -130,19 +134,14 @@ pub(super) async fn size(shared: &Shared, id: ObjectId) -> Result<u64, RemoteErr
         .send()
         .await;
     match head {
-        Ok(h) => h
-            .content_length()
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| RemoteError::Other {
-                remote: shared.url(),
-                id: Some(id),
-                message: "size (HeadObject) failed: the answer has no Content-Length".into(),
-            }),
-        Err(e) if errors::is_not_found(&e) => Err(RemoteError::NotFound {
-            remote: shared.url(),
-            id,
-        }),
-        Err(e) => Err(errors::sdk(shared.url(), Some(id), "size (HeadObject)", e)),
+        Ok(h) => Ok(Some(h.content_length().and_then(|n| u64::try_from(n).ok()))),
+        Err(e) if errors::is_not_found(&e) => Ok(None),
+        Err(e) => Err(errors::sdk(
+            shared.url(),
+            Some(id),
+            &format!("{op} (HeadObject)"),
+            e,
+        )),
     }
 }
 
