@@ -328,10 +328,12 @@ fn a_push_runs_on_the_cluster_and_its_result_becomes_a_pull_request() {
     assert!(body.contains("cy"), "the new row: {body}");
 }
 
+/// A per-run claim, and a task that runs a committed script directly: the
+/// source tree keeps git's executable bit on its way through the remote.
 #[test]
-fn a_per_run_workspace_gets_the_source_tree_too() {
+fn a_per_run_workspace_gets_the_source_tree_too_with_its_executables() {
     let c = cluster(
-        "mkdir -p data && cp etl/rows.csv data/table.csv",
+        "./etl/build.sh",
         Workspace::PerRun {
             storage_class: None,
             size: "1Gi".into(),
@@ -340,8 +342,20 @@ fn a_per_run_workspace_gets_the_source_tree_too() {
     );
     let mut served = c.serve();
     let rows = "id,name\n9,zed\n";
-    c.push_rows(&mut served, rows, "Zed");
+    let script = "#!/bin/sh\nset -e\nmkdir -p data\ncp etl/rows.csv data/table.csv\n";
+    push_and_notify(
+        &c.hosted.fake,
+        &c.hosted.world,
+        &mut served,
+        &[("etl/rows.csv", rows), ("etl/build.sh", script)],
+        "Zed, built by a script",
+    );
     wait_for_pull(&c);
+    let run = &c.pipeline_runs()[0];
+    assert_eq!(
+        run["spec"]["source"]["executables"],
+        serde_json::json!(["etl/build.sh"])
+    );
     assert_eq!(c.proposed_md5().unwrap(), md5_hex(rows.as_bytes()));
 }
 

@@ -48,6 +48,10 @@ pub struct FetchArgs {
     /// is (the controller sets it from the PipelineRun).
     #[arg(long, env = cairn::k8s::pods::SOURCE_DVC_CONFIG_ENV, hide_env_values = true)]
     pub source_dvc_config: Option<String>,
+    /// The source tree's executable files, as a JSON array of relative
+    /// paths (the controller sets it from the PipelineRun).
+    #[arg(long, env = cairn::k8s::pods::SOURCE_EXECUTABLES_ENV, value_parser = path_list)]
+    pub source_executables: Option<PathList>,
     /// Parallel downloads.
     #[arg(long, default_value_t = cairn::dataset::default_jobs())]
     pub jobs: usize,
@@ -134,6 +138,16 @@ pub fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--source-executables`: a JSON array of relative paths.
+#[derive(Debug, Clone)]
+pub struct PathList(Vec<String>);
+
+fn path_list(text: &str) -> Result<PathList, String> {
+    serde_json::from_str(text)
+        .map(PathList)
+        .map_err(|e| format!("expected a JSON array of paths: {e}"))
+}
+
 /// Restores the source tree `tree` into `--repo`, from the remote that
 /// `config` (the committed `.dvc/config`) names.
 fn restore_source(args: &FetchArgs, tree: &str, config: &str) -> anyhow::Result<()> {
@@ -158,9 +172,14 @@ fn restore_source(args: &FetchArgs, tree: &str, config: &str) -> anyhow::Result<
     };
     std::fs::create_dir_all(&args.repo)
         .with_context(|| format!("cannot create {}", args.repo.display()))?;
+    let executables = args
+        .source_executables
+        .as_ref()
+        .map_or(&[][..], |list| list.0.as_slice());
     let report = super::runtime()?.block_on(cairn::dataset::restore_tree(
         &output,
         &args.repo,
+        executables,
         remote.as_ref(),
         &options,
     ))?;

@@ -96,6 +96,17 @@ pub enum FetchError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A source tree's list of executable files names something that is not
+    /// one of its files.
+    #[error("source tree {tree}: {path:?} cannot be made executable: {reason}")]
+    NotExecutable {
+        /// The tree's `.dir` object.
+        tree: ObjectId,
+        /// The path as the list gave it.
+        path: String,
+        /// Why not.
+        reason: &'static str,
+    },
     /// A background task failed unexpectedly.
     #[error("internal error while fetching {}: {message}", dataset.display())]
     Internal {

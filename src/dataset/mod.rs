@@ -25,7 +25,7 @@ mod tests;
 pub use fetch::{fetch, FetchError, FetchReport};
 pub use progress::{human_bytes, Progress, Task};
 pub use publish::{publish, publish_tree, write_pointer, PublishError, PublishReport};
-pub use source::restore_tree;
+pub use source::{executables, restore_tree};
 
 /// Concurrency and progress reporting for [`publish`] and [`fetch`].
 #[derive(Debug, Clone)]

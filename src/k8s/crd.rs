@@ -91,6 +91,10 @@ pub struct SourceTree {
     /// default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// The tree's files that git marks executable (relative paths): a DVC
+    /// manifest does not record modes, so the fetch step sets them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executables: Vec<String>,
 }
 
 /// One user task, as pipelines.toml declares it.

@@ -36,6 +36,9 @@ pub const TERMINATION_LOG: &str = "/dev/termination-log";
 /// The variable carrying the committed `.dvc/config` text to the fetch
 /// step (non-secret: URL, endpoint, region; never `config.local`).
 pub const SOURCE_DVC_CONFIG_ENV: &str = "CAIRN_SOURCE_DVC_CONFIG";
+/// The variable through which the fetch step gets the source tree's
+/// executable files, as a JSON array of relative paths.
+pub const SOURCE_EXECUTABLES_ENV: &str = "CAIRN_SOURCE_EXECUTABLES";
 /// The container name in every step pod.
 pub const CONTAINER: &str = "step";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "cairn");
@@ -189,6 +192,11 @@ pub fn step_pod(
                     // with it, since `.dvc/config` is part of the tree.
                     command.extend(["--source-tree".into(), source.md5.clone()]);
                     env.push(env_var(SOURCE_DVC_CONFIG_ENV, &source.dvc_config));
+                    if !source.executables.is_empty() {
+                        let list = serde_json::to_string(&source.executables)
+                            .expect("a list of strings serializes");
+                        env.push(env_var(SOURCE_EXECUTABLES_ENV, &list));
+                    }
                 }
             }
             Container {
@@ -605,6 +613,7 @@ mod tests {
             nfiles: Some(2),
             dvc_config: "[core]\n    remote = storage\n".into(),
             remote: Some("storage".into()),
+            executables: vec!["etl/build.sh".into()],
         });
         let settings = ExecutorSettings::default();
         let fetch = serde_json::to_value(step_pod(&run, 0, 1, &settings).unwrap()).unwrap();
@@ -630,6 +639,13 @@ mod tests {
             .find(|e| e["name"] == SOURCE_DVC_CONFIG_ENV)
             .unwrap();
         assert_eq!(config["value"], "[core]\n    remote = storage\n");
+        let modes = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == SOURCE_EXECUTABLES_ENV)
+            .unwrap();
+        assert_eq!(modes["value"], r#"["etl/build.sh"]"#);
         let text = fetch.to_string().to_lowercase();
         assert!(!text.contains("git"), "no git anything in the pod: {text}");
         // The publish step uses the same remote and needs no tree.

@@ -200,6 +200,7 @@ async fn publish_source(
             dataset: run.pipeline.dataset.as_str().to_string(),
         });
     }
+    let executables = dataset::executables(&tree).map_err(|e| RunError::io(&tree, e))?;
     let transfer = dataset::TransferOptions {
         jobs: ctx.jobs,
         progress: ctx.progress,
@@ -219,6 +220,7 @@ async fn publish_source(
         nfiles: published.output.nfiles,
         dvc_config: remote_locator(run, source)?,
         remote: run.pipeline.remote.clone(),
+        executables,
     })
 }
 

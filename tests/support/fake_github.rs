@@ -647,7 +647,8 @@ pub mod git {
 
     /// Commits `files` (path -> content; `/` makes folders) on top of
     /// `branch` (created when missing, from `from` if given), and moves the
-    /// branch. Returns the new commit's sha.
+    /// branch. Returns the new commit's sha. A file that starts with `#!` is
+    /// committed executable, as scripts are.
     pub fn commit(
         git_dir: &Path,
         branch: &str,
@@ -667,7 +668,12 @@ pub mod git {
         let mut tree = parent.as_ref().map(|c| c.tree().expect("tree").id());
         for (path, content) in files {
             let blob = repo.blob(content.as_bytes()).expect("blob");
-            tree = Some(put(&repo, tree, path, blob));
+            let mode = if content.starts_with("#!") {
+                0o100755
+            } else {
+                0o100644
+            };
+            tree = Some(put(&repo, tree, path, blob, mode));
         }
         let tree = repo
             .find_tree(tree.unwrap_or_else(|| {
@@ -692,13 +698,14 @@ pub mod git {
         oid.to_string()
     }
 
-    /// Writes `blob` at `path` into the tree `base` (none: empty); returns the new tree.
-    fn put(repo: &Repository, base: Option<Oid>, path: &str, blob: Oid) -> Oid {
+    /// Writes `blob` at `path` with `mode` into the tree `base` (none:
+    /// empty); returns the new tree.
+    fn put(repo: &Repository, base: Option<Oid>, path: &str, blob: Oid, mode: i32) -> Oid {
         let base_tree = base.map(|id| repo.find_tree(id).expect("tree"));
         let mut builder = repo.treebuilder(base_tree.as_ref()).expect("treebuilder");
         match path.split_once('/') {
             None => {
-                builder.insert(path, blob, 0o100644).expect("insert blob");
+                builder.insert(path, blob, mode).expect("insert blob");
             }
             Some((dir, rest)) => {
                 let sub = base_tree
@@ -706,7 +713,7 @@ pub mod git {
                     .and_then(|t| t.get_name(dir))
                     .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
                     .map(|e| e.id());
-                let sub = put(repo, sub, rest, blob);
+                let sub = put(repo, sub, rest, blob, mode);
                 builder.insert(dir, sub, 0o040000).expect("insert tree");
             }
         }
