@@ -1062,12 +1062,24 @@ fn respond(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Reject> {
-    if body.is_empty() {
-        return Ok(json!({}));
+/// A request's JSON body (an empty body is `{}`); anything else that is not
+/// JSON is answered 400 as GitHub does.
+struct JsonBody(Value);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<JsonBody, Response> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if body.is_empty() {
+            return Ok(JsonBody(json!({})));
+        }
+        serde_json::from_slice(&body)
+            .map(JsonBody)
+            .map_err(|_| reject(StatusCode::BAD_REQUEST, "Problems parsing JSON").into_response())
     }
-    serde_json::from_slice(body)
-        .map_err(|_| reject(StatusCode::BAD_REQUEST, "Problems parsing JSON"))
 }
 
 fn not_found() -> Response {
@@ -1605,12 +1617,8 @@ async fn create_pull(
     State(world): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath((owner, repo)): UrlPath<(String, String)>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
     let mut w = lock(&world);
     let user = caller_login(&w, &caller);
     let id = w.id();
@@ -1726,12 +1734,8 @@ async fn get_pull(
 async fn update_pull(
     State(world): State<Shared>,
     UrlPath((owner, repo, number)): UrlPath<(String, String, u64)>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
     let mut w = lock(&world);
     let base_url = w.base_url.clone();
     let Some(r) = w.repo_mut(&format!("{owner}/{repo}")) else {
@@ -1770,12 +1774,8 @@ async fn update_pull(
 async fn merge_pull(
     State(world): State<Shared>,
     UrlPath((owner, repo, number)): UrlPath<(String, String, u64)>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
     let mut w = lock(&world);
     let Some(r) = w.repo_mut(&format!("{owner}/{repo}")) else {
         return not_found();
@@ -1960,12 +1960,8 @@ async fn create_status(
     State(world): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath((owner, repo, sha)): UrlPath<(String, String, String)>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
     let mut w = lock(&world);
     let creator = caller_login(&w, &caller);
     let id = w.id();
@@ -2185,12 +2181,8 @@ async fn create_comment(
     State(world): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath((owner, repo, number)): UrlPath<(String, String, u64)>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
     let mut w = lock(&world);
     let user = caller_login(&w, &caller);
     let id = w.id();
@@ -2231,12 +2223,8 @@ async fn edit_comment(
     State(world): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath((owner, repo, comment_id)): UrlPath<(String, String, u64)>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
     let mut w = lock(&world);
     let user = caller_login(&w, &caller);
     let base_url = w.base_url.clone();
@@ -2268,12 +2256,8 @@ async fn create_reaction(
     State(world): State<Shared>,
     Extension(caller): Extension<Caller>,
     UrlPath((owner, repo, comment_id)): UrlPath<(String, String, u64)>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
     let mut w = lock(&world);
     let user = caller_login(&w, &caller);
     let id = w.id();
