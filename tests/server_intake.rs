@@ -7,6 +7,11 @@
 //! CAIRN_TEST_WEBHOOK_EXAMPLES; without it (and without the package in the
 //! default cache) the example test fails: it never skips.
 
+#[path = "support/webhook_examples.rs"]
+mod examples;
+
+use examples::{package_dir, PACKAGE_VERSION};
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -343,37 +348,7 @@ const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 
 // ----- GitHub's example payloads ------------------------------------------------
 
-/// Keep in step with WEBHOOKS_EXAMPLES_VERSION in scripts/peers.sh.
-const PACKAGE_VERSION: &str = "7.6.1";
 const TOTAL_EXAMPLES: usize = 726;
-
-fn examples_dir() -> PathBuf {
-    const HINT: &str = "run the tests through scripts/test.sh, which installs \
-        @octokit/webhooks-examples (scripts/peers.sh) and exports CAIRN_TEST_WEBHOOK_EXAMPLES; \
-        or `export CAIRN_CACHE=...; source scripts/peers.sh` first";
-    if let Some(dir) = std::env::var_os("CAIRN_TEST_WEBHOOK_EXAMPLES") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.join("package.json").is_file(),
-            "CAIRN_TEST_WEBHOOK_EXAMPLES={} holds no package.json; {HINT}",
-            dir.display()
-        );
-        return dir;
-    }
-    let cache = std::env::var_os("CAIRN_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/cairn-ci")));
-    let candidate = cache.map(|c| {
-        c.join(format!("webhooks-examples-{PACKAGE_VERSION}"))
-            .join("node_modules/@octokit/webhooks-examples")
-    });
-    match candidate {
-        Some(dir) if dir.join("package.json").is_file() => dir,
-        _ => panic!(
-            "CAIRN_TEST_WEBHOOK_EXAMPLES is not set and the package is not in the cache; {HINT}"
-        ),
-    }
-}
 
 struct Example {
     label: String,
@@ -383,7 +358,7 @@ struct Example {
 }
 
 fn load_examples() -> Vec<Example> {
-    let dir = examples_dir();
+    let dir = package_dir();
     let read = |p: &Path| -> Value {
         serde_json::from_slice(&std::fs::read(p).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", p.display()))

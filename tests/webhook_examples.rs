@@ -7,6 +7,11 @@
 //! which exports CAIRN_TEST_WEBHOOK_EXAMPLES. Without it this test fails: it
 //! never skips.
 
+#[path = "support/webhook_examples.rs"]
+mod examples;
+
+use examples::{package_dir, PACKAGE_VERSION};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -16,10 +21,6 @@ use cairn::triggers::{
     PullRequestAction, SignatureError, WebhookSecret,
 };
 use serde_json::Value;
-
-/// Keep in step with WEBHOOKS_EXAMPLES_VERSION in scripts/peers.sh; the counts
-/// below are those of this version.
-const PACKAGE_VERSION: &str = "7.6.1";
 
 /// (folder, event types, examples) as found in version 7.6.1.
 const FLAVOURS: [(&str, usize, usize); 6] = [
@@ -36,35 +37,6 @@ const PUSH_EXAMPLES: usize = 14;
 const PING_EXAMPLES: usize = 11;
 const ISSUE_COMMENT_EXAMPLES: usize = 20;
 const PULL_REQUEST_EXAMPLES: usize = 46;
-
-fn package_dir() -> PathBuf {
-    const HINT: &str = "run the tests through scripts/test.sh, which installs \
-        @octokit/webhooks-examples (scripts/peers.sh) and exports CAIRN_TEST_WEBHOOK_EXAMPLES; \
-        or `export CAIRN_CACHE=...; source scripts/peers.sh` first";
-    if let Some(dir) = std::env::var_os("CAIRN_TEST_WEBHOOK_EXAMPLES") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.join("package.json").is_file(),
-            "CAIRN_TEST_WEBHOOK_EXAMPLES={} holds no package.json; {HINT}",
-            dir.display()
-        );
-        return dir;
-    }
-    // Where scripts/peers.sh puts it with scripts/test.sh's default cache.
-    let cache = std::env::var_os("CAIRN_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/cairn-ci")));
-    let candidate = cache.map(|c| {
-        c.join(format!("webhooks-examples-{PACKAGE_VERSION}"))
-            .join("node_modules/@octokit/webhooks-examples")
-    });
-    match candidate {
-        Some(dir) if dir.join("package.json").is_file() => dir,
-        _ => panic!(
-            "CAIRN_TEST_WEBHOOK_EXAMPLES is not set and the package is not in the cache; {HINT}"
-        ),
-    }
-}
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
