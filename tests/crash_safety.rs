@@ -25,13 +25,18 @@ mod fake_github;
 #[path = "support/served.rs"]
 mod served;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use cairn::failpoint::{self, Failpoint};
 use fake_github::git;
 use served::*;
+
+/// The pointer of the test pipeline; its remote is a local folder.
+const DVC_CHECK: DvcCheck = DvcCheck {
+    pointer: "data/table.dvc",
+    config_local: None,
+    env: &[],
+};
 
 const PIPELINE: &str = "table";
 /// A folder dataset of several files, so an upload can be cut half-way.
@@ -113,87 +118,7 @@ fn assert_converged(t: &Trial, source: &str, what: &str) {
         || status(&t.fake, source, &format!("cairn/{PIPELINE}")).filter(|s| s.state == "success"),
     );
 
-    assert_every_pointer_is_on_the_remote(&t.world.origin, t.world._tmp.path(), what);
-}
-
-/// In a fresh clone, for every branch: `dvc pull` gets every object the
-/// pointers name, and `dvc status -c` finds cache and remote in sync.
-fn assert_every_pointer_is_on_the_remote(origin: &Path, scratch: &Path, what: &str) {
-    let dvc = std::env::var("CAIRN_TEST_DVC")
-        .expect("CAIRN_TEST_DVC names the dvc binary (scripts/peers.sh sets it)");
-    let clone = scratch.join(format!("check-{}", rand_suffix()));
-    run(
-        Command::new("git")
-            .args(["clone", "--quiet"])
-            .arg(origin)
-            .arg(&clone),
-        what,
-    );
-    let branches = String::from_utf8(
-        Command::new("git")
-            .args([
-                "for-each-ref",
-                "--format=%(refname:short)",
-                "refs/remotes/origin/",
-            ])
-            .current_dir(&clone)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let branches: Vec<&str> = branches
-        .lines()
-        .filter(|b| *b != "origin/HEAD" && *b != "origin")
-        .collect();
-    assert!(!branches.is_empty(), "{what}: no branches");
-    for branch in branches {
-        run(
-            Command::new("git")
-                .args(["checkout", "--quiet", "--detach", branch])
-                .current_dir(&clone),
-            what,
-        );
-        if !clone.join("data/table.dvc").exists() {
-            continue;
-        }
-        let pull = dvc_command(&dvc, &clone, &["pull", "--quiet"]);
-        assert!(
-            pull.status.success(),
-            "{what}: dvc pull on {branch} (missing objects?):\n{}",
-            String::from_utf8_lossy(&pull.stderr)
-        );
-        let status = dvc_command(&dvc, &clone, &["status", "-c"]);
-        let out = String::from_utf8_lossy(&status.stdout);
-        assert!(
-            status.status.success() && out.contains("are in sync"),
-            "{what}: dvc status -c on {branch}:\n{out}{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-    }
-}
-
-fn dvc_command(dvc: &str, dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(dvc)
-        .args(args)
-        .current_dir(dir)
-        .env("DVC_NO_ANALYTICS", "1")
-        .env("DVC_SITE_CACHE_DIR", dir.join(".dvc-site-cache"))
-        .output()
-        .unwrap()
-}
-
-fn run(command: &mut Command, what: &str) {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: {command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn rand_suffix() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    assert_every_pointer_is_on_the_remote(&t.world.origin, t.world._tmp.path(), &DVC_CHECK, what);
 }
 
 #[test]
@@ -302,7 +227,7 @@ fn assert_converged_local(t: &common::Scratch, source: &str, what: &str) {
     // The working tree follows main: nothing left half-checked-out.
     let dirty = t.git(&["status", "--porcelain", "--untracked-files=no"]);
     assert_eq!(dirty.trim(), "", "{what}: the working tree");
-    assert_every_pointer_is_on_the_remote(repo, &t.root, what);
+    assert_every_pointer_is_on_the_remote(repo, &t.root, &DVC_CHECK, what);
 }
 
 #[test]

@@ -419,6 +419,18 @@ fn assert_converged_once(c: &Cluster, rows: &str, what: &str) {
     // Give a duplicate delivery time to show up, then count.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(c.hosted.fake.pulls(REPO).len(), 1, "{what}: pull requests");
+    // And the real DVC client agrees, on every branch. The worker's
+    // credentials, which the commit does not (and must not) hold.
+    let config_local = format!(
+        "['remote \"storage\"']\n    access_key_id = {ACCESS_KEY}\n    secret_access_key = {SECRET_KEY}\n"
+    );
+    let check = DvcCheck {
+        pointer: "data/table.csv.dvc",
+        config_local: Some(&config_local),
+        env: &[("AWS_EC2_METADATA_DISABLED", "true")],
+    };
+    let scratch = c.hosted.world.data.parent().unwrap();
+    assert_every_pointer_is_on_the_remote(&c.hosted.world.origin, scratch, &check, what);
 }
 
 /// The service SIGKILLed at each step boundary of a cluster run, as the

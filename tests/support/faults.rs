@@ -259,12 +259,31 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct FaultyService {
     inner: S3Service,
     faults: Arc<Faults>,
+    /// s3s-fs's storage root.
+    root: std::path::PathBuf,
 }
 
 impl FaultyService {
-    /// `inner` with `faults` in front.
-    pub fn new(inner: S3Service, faults: Arc<Faults>) -> FaultyService {
-        FaultyService { inner, faults }
+    /// `inner` (s3s-fs storing under `root`) with `faults` in front.
+    pub fn new(inner: S3Service, faults: Arc<Faults>, root: &std::path::Path) -> FaultyService {
+        FaultyService {
+            inner,
+            faults,
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// s3s-fs answers a HEAD or GET of a key that is a folder on its disk
+    /// (a prefix such as `store/files/md5`, which DVC probes) with a 500;
+    /// S3 has no such object, and says 404.
+    fn is_folder_key(&self, req: &Request<Incoming>) -> bool {
+        let path = req.uri().path().trim_start_matches('/');
+        (req.method() == Method::HEAD || req.method() == Method::GET)
+            && req.uri().query().is_none()
+            && path.contains('/')
+            && !path.ends_with('/')
+            && !path.split('/').any(|c| c == ".." || c.is_empty())
+            && self.root.join(path).is_dir()
     }
 }
 
@@ -274,6 +293,15 @@ impl hyper::service::Service<Request<Incoming>> for FaultyService {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        if self.is_folder_key(&req) {
+            return Box::pin(async {
+                Ok(error_response(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchKey",
+                    Some("The specified key does not exist."),
+                ))
+            });
+        }
         let fault = self
             .faults
             .decide(req.method(), req.uri().path(), req.uri().query());

@@ -428,3 +428,105 @@ pub fn crash_trials(seed: u64, trials: u64) -> (u64, u64) {
     eprintln!("crash trials: CAIRN_CRASH_SEED={seed} CAIRN_CRASH_TRIALS={trials}");
     (seed, trials)
 }
+
+/// What [`assert_every_pointer_is_on_the_remote`] checks, and how DVC
+/// reaches the remote.
+pub struct DvcCheck<'a> {
+    /// The pointer file, relative to the repository.
+    pub pointer: &'a str,
+    /// Written to `.dvc/config.local` of the clone (credentials a test
+    /// server wants, which a commit must not hold).
+    pub config_local: Option<&'a str>,
+    /// Variables for the dvc process.
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+/// In a fresh clone, for every branch: `dvc pull` gets every object the
+/// pointers name, and `dvc status -c` finds cache and remote in sync.
+pub fn assert_every_pointer_is_on_the_remote(
+    origin: &Path,
+    scratch: &Path,
+    check: &DvcCheck<'_>,
+    what: &str,
+) {
+    let dvc = std::env::var("CAIRN_TEST_DVC")
+        .expect("CAIRN_TEST_DVC names the dvc binary (scripts/peers.sh sets it)");
+    let clone = scratch.join(format!("check-{}", rand_suffix()));
+    run(
+        Command::new("git")
+            .args(["clone", "--quiet"])
+            .arg(origin)
+            .arg(&clone),
+        what,
+    );
+    let branches = String::from_utf8(
+        Command::new("git")
+            .args([
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/remotes/origin/",
+            ])
+            .current_dir(&clone)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let branches: Vec<&str> = branches
+        .lines()
+        .filter(|b| *b != "origin/HEAD" && *b != "origin")
+        .collect();
+    assert!(!branches.is_empty(), "{what}: no branches");
+    for branch in branches {
+        run(
+            Command::new("git")
+                .args(["checkout", "--quiet", "--detach", branch])
+                .current_dir(&clone),
+            what,
+        );
+        if !clone.join(check.pointer).exists() {
+            continue;
+        }
+        if let Some(text) = check.config_local {
+            std::fs::write(clone.join(".dvc/config.local"), text).unwrap();
+        }
+        let pull = dvc_command(&dvc, &clone, check.env, &["pull"]);
+        assert!(
+            pull.status.success(),
+            "{what}: dvc pull on {branch} (missing objects?):\n{}{}",
+            String::from_utf8_lossy(&pull.stdout),
+            String::from_utf8_lossy(&pull.stderr)
+        );
+        let status = dvc_command(&dvc, &clone, check.env, &["status", "-c"]);
+        let out = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.status.success() && out.contains("are in sync"),
+            "{what}: dvc status -c on {branch}:\n{out}{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+}
+
+fn dvc_command(dvc: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    Command::new(dvc)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .env("DVC_NO_ANALYTICS", "1")
+        .env("DVC_SITE_CACHE_DIR", dir.join(".dvc-site-cache"))
+        .output()
+        .unwrap()
+}
+
+fn run(command: &mut Command, what: &str) {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rand_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

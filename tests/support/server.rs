@@ -51,7 +51,7 @@ impl S3Server {
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let faults = Arc::new(Faults::new(plan));
-        let service = FaultyService::new(builder.build(), faults.clone());
+        let service = FaultyService::new(builder.build(), faults.clone(), dir.path());
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
