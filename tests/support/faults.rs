@@ -27,6 +27,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use s3s::service::S3Service;
 
+use super::folder_keys::{self, error_response};
+
 /// Which faults to inject, as shares of all requests (0.0 to 1.0, summed at most 1).
 #[derive(Debug, Clone, Default)]
 pub struct FaultPlan {
@@ -272,19 +274,6 @@ impl FaultyService {
             root: root.to_path_buf(),
         }
     }
-
-    /// s3s-fs answers a HEAD or GET of a key that is a folder on its disk
-    /// (a prefix such as `store/files/md5`, which DVC probes) with a 500;
-    /// S3 has no such object, and says 404.
-    fn is_folder_key(&self, req: &Request<Incoming>) -> bool {
-        let path = req.uri().path().trim_start_matches('/');
-        (req.method() == Method::HEAD || req.method() == Method::GET)
-            && req.uri().query().is_none()
-            && path.contains('/')
-            && !path.ends_with('/')
-            && !path.split('/').any(|c| c == ".." || c.is_empty())
-            && self.root.join(path).is_dir()
-    }
 }
 
 impl hyper::service::Service<Request<Incoming>> for FaultyService {
@@ -293,14 +282,8 @@ impl hyper::service::Service<Request<Incoming>> for FaultyService {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        if self.is_folder_key(&req) {
-            return Box::pin(async {
-                Ok(error_response(
-                    StatusCode::NOT_FOUND,
-                    "NoSuchKey",
-                    Some("The specified key does not exist."),
-                ))
-            });
+        if folder_keys::is_folder_key(&self.root, &req) {
+            return Box::pin(async { Ok(folder_keys::no_such_key()) });
         }
         let fault = self
             .faults
@@ -375,20 +358,4 @@ async fn drain(mut body: Incoming) {
             return;
         }
     }
-}
-
-fn error_response(status: StatusCode, code: &str, message: Option<&str>) -> Response<s3s::Body> {
-    let message = message
-        .map(|m| format!("<Message>{m}</Message><RequestId>cairn-fault</RequestId>"))
-        .unwrap_or_default();
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>{message}</Error>"
-    );
-    let mut resp = Response::new(s3s::Body::from(xml));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/xml"),
-    );
-    resp
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 pub mod faults;
+pub mod folder_keys;
 pub mod server;
 
 pub use faults::FaultPlan;
