@@ -291,6 +291,56 @@ fn auto_merges_and_direct_pushes_and_cairns_own_pushes_start_nothing() {
     assert!(status(&fake, &merged, "cairn/table").is_none());
 }
 
+/// `auto` with a required check: the merge waits for it, and GitHub's
+/// `status` webhook for the pull request's head merges it at once (the
+/// resync is an hour away in these tests).
+#[test]
+fn an_auto_pull_request_waiting_on_checks_merges_when_they_finish() {
+    let Setup {
+        fake,
+        world,
+        mut served,
+        _runtime,
+    } = setup("auto", &[]);
+    fake.require_contexts(REPO, &["ci/build"]);
+    let after = push_and_notify(
+        &fake,
+        &world,
+        &mut served,
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
+        "Add grace",
+    );
+    let done = final_status(&fake, &after, "cairn/table");
+    assert_eq!(done.state, "success", "{:?}", done.description);
+    let pull = open_pulls(&fake).pop().expect("an open pull request");
+    assert!(!pull.merged, "the required check has not run");
+
+    // The CI of the proposal branch finishes, and GitHub says so; first a
+    // pending status and one on another branch, which change nothing.
+    let head = pull.head_sha.clone();
+    let status = |state: &str, branch: &str| {
+        serde_json::json!({
+            "id": 1, "sha": head, "state": state, "context": "ci/build",
+            "branches": [{"name": branch, "commit": {"sha": head}}],
+            "repository": repository(&fake, &world.origin),
+            "sender": {"login": "ci-bot", "id": 9, "type": "Bot"},
+        })
+    };
+    let reply = served.deliver("status", &status("pending", "cairn/table"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body.contains("not finished"), "{}", reply.body);
+    let reply = served.deliver("status", &status("success", "feature"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    fake.set_status(REPO, &head, "ci/build", "success");
+    let reply = served.deliver("status", &status("success", "cairn/table"));
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let merged = wait("the pull request to merge", Duration::from_secs(30), || {
+        fake.pulls(REPO).into_iter().find(|p| p.merged)
+    });
+    assert_eq!(merged.number, pull.number);
+    assert!(pointer_md5(&world, "main").is_some());
+}
+
 #[test]
 fn a_broken_config_fails_its_status_and_the_last_good_one_stays() {
     let Setup {

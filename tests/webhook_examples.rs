@@ -37,6 +37,8 @@ const PUSH_EXAMPLES: usize = 14;
 const PING_EXAMPLES: usize = 11;
 const ISSUE_COMMENT_EXAMPLES: usize = 20;
 const PULL_REQUEST_EXAMPLES: usize = 46;
+const CHECK_SUITE_EXAMPLES: usize = 20;
+const STATUS_EXAMPLES: usize = 11;
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -169,9 +171,34 @@ fn check(example: &Example, event: &Event) -> &'static str {
             assert!(pr.head_repo_full_name.is_some(), "{label}");
             "pull_request"
         }
+        Event::ChecksChanged(c) => {
+            assert!(!c.repo.full_name.is_empty() && c.repo.id > 0, "{label}");
+            assert!(is_sha(&c.sha), "{label}");
+            assert_eq!(
+                c.finished,
+                match c.event {
+                    "check_suite" => {
+                        serde_json::from_slice::<Value>(&example.body).unwrap()["action"]
+                            == "completed"
+                    }
+                    _ => true, // every status example is a success
+                },
+                "{label}"
+            );
+            assert!(!c.on_cairn_branch(), "{label}");
+            c.event
+        }
         Event::Other { name } => {
             assert!(
-                !["ping", "push", "issue_comment", "pull_request"].contains(&name.as_str()),
+                ![
+                    "ping",
+                    "push",
+                    "issue_comment",
+                    "pull_request",
+                    "check_suite",
+                    "status"
+                ]
+                .contains(&name.as_str()),
                 "{label}"
             );
             "other"
@@ -219,12 +246,16 @@ fn every_example_is_verified_and_parsed() {
         - PUSH_EXAMPLES
         - PING_EXAMPLES
         - ISSUE_COMMENT_EXAMPLES
-        - PULL_REQUEST_EXAMPLES;
+        - PULL_REQUEST_EXAMPLES
+        - CHECK_SUITE_EXAMPLES
+        - STATUS_EXAMPLES;
     let want: BTreeMap<&str, usize> = [
         ("push", PUSH_EXAMPLES),
         ("ping", PING_EXAMPLES),
         ("issue_comment", ISSUE_COMMENT_EXAMPLES),
         ("pull_request", PULL_REQUEST_EXAMPLES),
+        ("check_suite", CHECK_SUITE_EXAMPLES),
+        ("status", STATUS_EXAMPLES),
         ("other", other),
     ]
     .into_iter()

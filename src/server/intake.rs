@@ -166,7 +166,20 @@ async fn handle(state: &AppState, headers: &HeaderMap, event_name: &str, body: B
             DeliveryResult::Ignored,
             format!("comment {}: only new comments carry commands", c.action),
         )),
-        Event::Push(_) | Event::PullRequest(_) | Event::IssueComment(_) => None,
+        Event::ChecksChanged(c) if !c.finished => Some(Outcome::new(
+            StatusCode::OK,
+            DeliveryResult::Ignored,
+            format!("{}: the checks are not finished", c.event),
+        )),
+        Event::ChecksChanged(c) if !c.on_cairn_branch() => Some(Outcome::new(
+            StatusCode::OK,
+            DeliveryResult::Ignored,
+            format!("{}: not on a branch of cairn's", c.event),
+        )),
+        Event::Push(_)
+        | Event::PullRequest(_)
+        | Event::IssueComment(_)
+        | Event::ChecksChanged(_) => None,
     };
     if let Some(outcome) = outcome {
         claim.accept();

@@ -405,6 +405,17 @@ impl Service {
                 })
             }
             Event::IssueComment(comment) => self.accept_comment(comment),
+            // A pull request of cairn's may wait on these checks to merge
+            // (`auto`): the worker tries its merges on every wake-up.
+            Event::ChecksChanged(checks) if checks.finished && checks.on_cairn_branch() => {
+                let repo = &checks.repo.full_name;
+                if self.wake(repo) {
+                    Ok(Accepted::Woken { repo: repo.clone() })
+                } else {
+                    ignored(format!("{repo} is not served here"))
+                }
+            }
+            Event::ChecksChanged(checks) => ignored(format!("{} changes nothing", checks.event)),
             Event::Ping { .. } => ignored("ping".into()),
             Event::Other { name } => ignored(format!("{name} events are not used")),
         }

@@ -1,9 +1,11 @@
 //! GitHub webhook payloads -> [`Event`], reading only what cairn acts on.
 //!
 //! The event type comes from the `X-GitHub-Event` header, not from the body.
-//! Four types are understood (`ping`, `push`, `issue_comment`, `pull_request`);
-//! every other one becomes [`Event::Other`], which the service answers with
-//! "ignored", after checking that the body is at least well-formed JSON.
+//! Six types are understood (`ping`, `push`, `issue_comment`, `pull_request`,
+//! and `check_suite` and `status`, whose completion may let an `auto` pull
+//! request merge); every other one becomes [`Event::Other`], which the service
+//! answers with "ignored", after checking that the body is at least
+//! well-formed JSON.
 //!
 //! Parsing is serde straight from the raw bytes into small private "wire"
 //! structs that name only the needed fields; serde skips the rest (GitHub's
@@ -49,6 +51,7 @@ pub enum Event {
     Push(Push),
     IssueComment(IssueComment),
     PullRequest(PullRequestEvent),
+    ChecksChanged(ChecksChanged),
     /// Any other event type: nothing to do.
     Other {
         name: String,
@@ -63,6 +66,7 @@ impl Event {
             Event::Push(_) => "push",
             Event::IssueComment(_) => "issue_comment",
             Event::PullRequest(_) => "pull_request",
+            Event::ChecksChanged(c) => c.event,
             Event::Other { name } => name,
         }
     }
@@ -107,6 +111,10 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, EventError> {
         "pull_request" => {
             decode::<PullRequestWire>(event_name, body).map(|w| Event::PullRequest(w.into()))
         }
+        "check_suite" => {
+            decode::<CheckSuiteWire>(event_name, body).map(|w| Event::ChecksChanged(w.into()))
+        }
+        "status" => decode::<StatusWire>(event_name, body).map(|w| Event::ChecksChanged(w.into())),
         other => {
             decode::<IgnoredAny>(other, body)?;
             Ok(Event::Other {
@@ -412,6 +420,29 @@ impl PullRequestEvent {
     }
 }
 
+/// The checks of a commit moved on: a `check_suite` event or a commit
+/// `status`. Once they are finished, an `auto` pull request that waited on
+/// them may merge now rather than at the next resync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksChanged {
+    /// `check_suite` or `status`.
+    pub event: &'static str,
+    pub repo: RepoRef,
+    pub sha: String,
+    /// The branches whose tip the commit is, as far as the payload says (a
+    /// suite's head branch; a status's `branches`).
+    pub branches: Vec<String>,
+    /// A completed suite, or a status that is no longer pending.
+    pub finished: bool,
+}
+
+impl ChecksChanged {
+    /// The commit is the tip of one of cairn's branches (`cairn/<pipeline>`).
+    pub fn on_cairn_branch(&self) -> bool {
+        self.branches.iter().any(|b| b.starts_with("cairn/"))
+    }
+}
+
 // ---- wire shapes: only the fields read above --------------------------------
 
 fn null_as_default<'de, D, T>(de: D) -> Result<T, D::Error>
@@ -626,6 +657,59 @@ impl From<PullRequestWire> for PullRequestEvent {
             head_repo_full_name: pr.head.repo.map(|r| r.full_name),
             base_ref: pr.base.git_ref,
             installation_id: w.installation.map(|i| i.id),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CheckSuiteWire {
+    action: String,
+    check_suite: CheckSuiteBodyWire,
+    repository: RepoWire,
+}
+
+#[derive(Deserialize)]
+struct CheckSuiteBodyWire {
+    head_sha: String,
+    /// `null` when the suite's commit is on no branch (a fork's, say).
+    #[serde(default)]
+    head_branch: Option<String>,
+}
+
+impl From<CheckSuiteWire> for ChecksChanged {
+    fn from(w: CheckSuiteWire) -> Self {
+        ChecksChanged {
+            event: "check_suite",
+            repo: w.repository.into(),
+            sha: w.check_suite.head_sha,
+            branches: w.check_suite.head_branch.into_iter().collect(),
+            finished: w.action == "completed",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusWire {
+    sha: String,
+    state: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    branches: Vec<BranchWire>,
+    repository: RepoWire,
+}
+
+#[derive(Deserialize)]
+struct BranchWire {
+    name: String,
+}
+
+impl From<StatusWire> for ChecksChanged {
+    fn from(w: StatusWire) -> Self {
+        ChecksChanged {
+            event: "status",
+            repo: w.repository.into(),
+            sha: w.sha,
+            branches: w.branches.into_iter().map(|b| b.name).collect(),
+            finished: w.state != "pending",
         }
     }
 }

@@ -30,8 +30,8 @@ pub mod webhook;
 
 pub use delivery::{DeliveryId, DeliveryIdError, DELIVERY_HEADER};
 pub use event::{
-    parse_event, AccountType, Actor, CommentAction, Commit, CommitAuthor, Event, EventError,
-    IssueComment, PullRequestAction, PullRequestEvent, Push, RepoRef, CAIRN_BRANCH_REF_PREFIX,
-    CAIRN_RUN_TRAILER, EVENT_HEADER, PUSH_COMMITS_LIMIT,
+    parse_event, AccountType, Actor, ChecksChanged, CommentAction, Commit, CommitAuthor, Event,
+    EventError, IssueComment, PullRequestAction, PullRequestEvent, Push, RepoRef,
+    CAIRN_BRANCH_REF_PREFIX, CAIRN_RUN_TRAILER, EVENT_HEADER, PUSH_COMMITS_LIMIT,
 };
 pub use webhook::{verify_signature, EmptySecret, SignatureError, WebhookSecret, SIGNATURE_HEADER};

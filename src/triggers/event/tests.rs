@@ -550,3 +550,66 @@ fn escaped_strings_are_decoded() {
     assert_eq!(c.author_association, "");
     assert_eq!(c.repo.owner, "o");
 }
+
+#[test]
+fn finished_checks_on_cairns_branches_are_told_apart() {
+    let sha = "3333333333333333333333333333333333333333";
+    let suite = |action: &str, branch: Value| {
+        json!({
+            "action": action,
+            "check_suite": {"id": 5, "head_sha": sha, "head_branch": branch, "status": "completed"},
+            "repository": repo(),
+        })
+    };
+    let Event::ChecksChanged(c) =
+        parse("check_suite", &suite("completed", json!("cairn/sales"))).unwrap()
+    else {
+        panic!("not checks");
+    };
+    assert_eq!((c.event, c.sha.as_str()), ("check_suite", sha));
+    assert_eq!(c.repo.full_name, "acme/datasets");
+    assert!(c.finished && c.on_cairn_branch());
+    let Event::ChecksChanged(c) =
+        parse("check_suite", &suite("requested", json!("cairn/sales"))).unwrap()
+    else {
+        panic!("not checks");
+    };
+    assert!(!c.finished);
+    // A fork's suite has no branch here.
+    let Event::ChecksChanged(c) = parse("check_suite", &suite("completed", Value::Null)).unwrap()
+    else {
+        panic!("not checks");
+    };
+    assert!(c.branches.is_empty() && !c.on_cairn_branch());
+
+    let status = |state: &str, branches: Value| {
+        json!({
+            "id": 9, "sha": sha, "state": state, "context": "ci/build",
+            "branches": branches, "repository": repo(),
+        })
+    };
+    let Event::ChecksChanged(c) = parse(
+        "status",
+        &status(
+            "failure",
+            json!([{"name": "main"}, {"name": "cairn/sales"}]),
+        ),
+    )
+    .unwrap() else {
+        panic!("not checks");
+    };
+    assert_eq!(c.event, "status");
+    assert!(
+        c.finished && c.on_cairn_branch(),
+        "a failure is finished too"
+    );
+    let Event::ChecksChanged(c) = parse("status", &status("pending", Value::Null)).unwrap() else {
+        panic!("not checks");
+    };
+    assert!(!c.finished && c.branches.is_empty());
+    let err = parse("status", &json!({"state": "success", "repository": repo()})).unwrap_err();
+    assert!(
+        matches!(&err, EventError::Invalid { event, .. } if event == "status"),
+        "{err}"
+    );
+}
