@@ -256,7 +256,8 @@ async fn execute_local(
         });
     }
     if let Some(old) = old {
-        dataset::fetch(old, &data_path, remote.as_ref(), &transfer).await?;
+        let fetch = dataset::fetch(old, &data_path, remote.as_ref(), &transfer);
+        unless_cancelled(cancel, fetch).await?;
     }
 
     ctx.store.set_phase(run_id, RunPhase::Running)?;
@@ -283,18 +284,41 @@ async fn execute_local(
     }
 
     ctx.store.set_phase(run_id, RunPhase::Publishing)?;
-    let published = dataset::publish(
+    let publish = dataset::publish(
         &workspace,
         pipeline.dataset.as_str(),
         remote.as_ref(),
         &transfer,
-    )
-    .await?;
+    );
+    let published = unless_cancelled(cancel, publish).await?;
     crate::failpoint::hit(crate::failpoint::Failpoint::UploadDone).await;
     Ok(Executed {
         published,
         data_path: Some(data_path),
     })
+}
+
+/// Runs a transfer step unless the run is cancelled first (a `replace`, a
+/// `/cairn cancel`, shutdown): a large dataset would otherwise hold the slot
+/// until it is done. Stopping half-way is safe: a fetch writes temporary
+/// files inside the run's workspace, which goes; a publish uploads the
+/// `.dir` manifest last and aborts its open multipart uploads, so the remote
+/// only gains content-addressed objects no pointer names yet. (Delivery is
+/// not cancellable: once the pointer is being committed, it finishes.)
+async fn unless_cancelled<T, E>(
+    cancel: &CancellationToken,
+    step: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, RunError>
+where
+    RunError: From<E>,
+{
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(RunError::Cancelled {
+            reason: "the run was cancelled".into(),
+        }),
+        result = step => Ok(result?),
+    }
 }
 
 /// The deliver half, the same for every executor: when the data changed,
@@ -518,4 +542,60 @@ fn pointer_changes(
         });
     }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::local::LocalRemote;
+    use crate::remote::Remote;
+
+    /// A publish cancelled half-way leaves no version on the remote: the
+    /// `.dir` manifest, which is what makes a version, never goes up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_publish_leaves_no_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("ws/data");
+        std::fs::create_dir_all(&data).unwrap();
+        for i in 0..300 {
+            std::fs::write(data.join(format!("{i}.csv")), format!("id\n{i}\n")).unwrap();
+        }
+        let opts = dataset::TransferOptions::default();
+        // The version's manifest id, from a publish elsewhere.
+        let elsewhere = LocalRemote::new(dir.path().join("elsewhere"));
+        let whole = dataset::publish(&dir.path().join("ws"), "data", &elsewhere, &opts)
+            .await
+            .unwrap();
+        let manifest = whole.output.id;
+        assert!(manifest.dir);
+
+        let remote = LocalRemote::new(dir.path().join("remote"));
+        let cancel = CancellationToken::new();
+        let canceller = {
+            let cancel = cancel.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                cancel.cancel();
+            }
+        };
+        let ws = dir.path().join("ws");
+        let publish = dataset::publish(&ws, "data", &remote, &opts);
+        let (result, ()) = tokio::join!(unless_cancelled(&cancel, publish), canceller);
+        assert!(
+            matches!(result, Err(RunError::Cancelled { .. })),
+            "{:?}",
+            result.map(|r| r.output.id)
+        );
+        remote.flush().await.unwrap();
+        assert_eq!(remote.missing(&[manifest]).await.unwrap(), [manifest]);
+
+        // Cancelled before it starts: it does not start.
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let step = async {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), RunError>(())
+        };
+        assert!(unless_cancelled(&cancel, step).await.is_err());
+        assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+    }
 }
