@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{deliver, finish, prepare, Executed, Prepared, RunContext, RunError, RunRequest};
 use super::{RepoSource, RunSummary};
 use crate::dataset::{self, PublishReport};
-use crate::dvc::{Manifest, ObjectId, Output};
+use crate::dvc::{ObjectId, Output};
 use crate::k8s::crd::{PipelineRun, SourceTree, StepPhase, StepStatus, FETCH_STEP, PUBLISH_STEP};
 use crate::k8s::runs::{run_name, Runs};
 use crate::k8s::RunPhase as KubePhase;
@@ -157,7 +157,10 @@ async fn execute(
     let (output, manifest) = if id.dir {
         // The manifest, for the pull request's file list; the publish step
         // uploaded it last, so it is there.
-        let manifest = download_manifest(run, &id).await?;
+        let pointer = run.pipeline.dataset.pointer_path();
+        let manifest =
+            super::proposal::download_manifest(run.remote.as_ref(), &id, &run.run_dir, &pointer)
+                .await?;
         let nfiles = result.nfiles.unwrap_or(manifest.len() as u64);
         (Output::dir(id, size, nfiles, name), Some(manifest))
     } else {
@@ -241,18 +244,6 @@ fn remote_locator(run: &Prepared, source: &RepoSource) -> Result<String, RunErro
         None => committed.default_remote()?,
     };
     Ok(remote.locator_text())
-}
-
-async fn download_manifest(run: &Prepared, id: &ObjectId) -> Result<Manifest, RunError> {
-    std::fs::create_dir_all(&run.run_dir).map_err(|e| RunError::io(&run.run_dir, e))?;
-    let dest = run.run_dir.join(format!("new-{id}"));
-    run.remote.get_to_file(id, &dest).await?;
-    let bytes = std::fs::read(&dest).map_err(|e| RunError::io(&dest, e))?;
-    let _ = std::fs::remove_file(&dest);
-    Manifest::parse(&bytes).map_err(|e| RunError::Pointer {
-        path: run.pipeline.dataset.pointer_path(),
-        reason: format!("the published manifest {id}: {e}"),
-    })
 }
 
 /// Mirrors what the cluster says about the run into the run store: the

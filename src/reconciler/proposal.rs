@@ -10,7 +10,7 @@
 //! cannot be made, the text says less, and the reason is logged.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +19,8 @@ use crate::dvc::{Manifest, Md5, ObjectId, Output};
 use crate::pipeline::TaskState;
 use crate::remote::Remote;
 use crate::store::Store;
+
+use super::RunError;
 
 /// What the text says about the run besides the diff.
 pub(super) struct RunFacts<'a> {
@@ -56,7 +58,14 @@ pub(super) async fn pull_request_text(
         new_manifest,
     } = versions;
     let old_manifest = match old.filter(|o| o.id.dir) {
-        Some(o) => match download_manifest(remote.as_ref(), &o.id, scratch).await {
+        Some(o) => match download_manifest(
+            remote.as_ref(),
+            &o.id,
+            scratch,
+            &format!("{}.dvc", facts.dataset),
+        )
+        .await
+        {
             Ok(m) => Some(m),
             Err(e) => {
                 tracing::warn!(run = facts.run_id, "previous .dir manifest: {e}");
@@ -175,20 +184,24 @@ fn bare_diff(old: Option<&Output>, new: &Output) -> DatasetDiff {
     }
 }
 
-async fn download_manifest(
+/// Downloads the `.dir` manifest `id` of the dataset whose pointer is
+/// `pointer`, through a file in `dir` that is removed afterwards, and parses
+/// it.
+pub(super) async fn download_manifest(
     remote: &dyn Remote,
     id: &ObjectId,
-    scratch: &Path,
-) -> Result<Manifest, String> {
-    let dest: PathBuf = scratch.join(format!("old-{id}.dir"));
-    remote
-        .get_to_file(id, &dest)
-        .await
-        .map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(&dest).map_err(|e| format!("{}: {e}", dest.display()));
+    dir: &Path,
+    pointer: &str,
+) -> Result<Manifest, RunError> {
+    std::fs::create_dir_all(dir).map_err(|e| RunError::io(dir, e))?;
+    let dest = dir.join(format!("manifest-{id}"));
+    remote.get_to_file(id, &dest).await?;
+    let bytes = std::fs::read(&dest).map_err(|e| RunError::io(&dest, e));
     let _ = std::fs::remove_file(&dest);
-    let bytes = bytes?;
-    Manifest::parse(&bytes).map_err(|e| e.to_string())
+    Manifest::parse(&bytes?).map_err(|e| RunError::Pointer {
+        path: pointer.to_string(),
+        reason: format!("the .dir manifest {id}: {e}"),
+    })
 }
 
 /// Each task's outcome and total time over its attempts, from the store.
