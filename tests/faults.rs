@@ -26,33 +26,15 @@ use fake_github::{git, FakeGitHub, Fault};
 use served::*;
 use support::S3Server;
 
-const PIPELINE: &str = "table";
 const POINTER: &str = "data/table.csv.dvc";
 
 fn config(merge: &str, task_seconds: f32) -> String {
-    format!(
-        r#"[pipelines.{PIPELINE}]
-dataset = "data/table.csv"
-merge = "{merge}"
-on_push = {{ paths = ["etl/**"] }}
-
-[pipelines.{PIPELINE}.tasks.build]
-command = ["sh", "-c", "sleep {task_seconds} && mkdir -p data && cat etl/rows.csv > data/table.csv"]
-"#
-    )
+    table_config(merge, &format!("sleep {task_seconds} && {BUILD}"))
 }
 
 /// The md5 the pointer of table.csv at `rev` names.
 fn pointer_md5(origin: &Path, rev: &str) -> Option<String> {
-    md5_at(origin, rev, POINTER)
-}
-
-/// The md5 the `.dvc` pointer `path` at `rev` names.
-fn md5_at(origin: &Path, rev: &str, path: &str) -> Option<String> {
-    let text = git::read_file(origin, rev, path)?;
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("- md5: "))
-        .map(str::to_string)
+    pointer_md5_at(origin, rev, POINTER)
 }
 
 /// Every branch of `origin` whose pointer `path` names an object `exists`
@@ -62,7 +44,7 @@ fn dangling_pointers(origin: &Path, path: &str, exists: impl Fn(&str) -> bool) -
     let mut dangling = Vec::new();
     for branch in repo.branches(Some(git2::BranchType::Local)).unwrap() {
         let name = branch.unwrap().0.name().unwrap().unwrap().to_string();
-        if let Some(md5) = md5_at(origin, &name, path) {
+        if let Some(md5) = pointer_md5_at(origin, &name, path) {
             let key = format!("files/md5/{}/{}", &md5[..2], &md5[2..]);
             if !exists(&key) {
                 dangling.push(format!("{name}: {key}"));
@@ -394,10 +376,7 @@ fn a_full_disk_on_the_s3_server_fails_the_run_and_writes_no_pointer() {
         },
     ];
     for row in table {
-        let toml = format!(
-            "[pipelines.{PIPELINE}]\ndataset = \"{}\"\nmerge = \"review\"\non_push = {{ paths = [\"etl/**\"] }}\n\n[pipelines.{PIPELINE}.tasks.build]\ncommand = [\"sh\", \"-c\", \"{}\"]\n",
-            row.dataset, row.command
-        );
+        let toml = table_config_of(row.dataset, "review", row.command);
         let hosted = Hosted::new(&toml);
         let s3 = hosted
             ._runtime
@@ -481,7 +460,7 @@ fn a_full_disk_on_the_s3_server_fails_the_run_and_writes_no_pointer() {
         });
         assert_eq!(phase, "succeeded", "{}", row.name);
         let head = git::branch_sha(&hosted.world.origin, "cairn/table").unwrap();
-        let md5 = md5_at(&hosted.world.origin, &head, &pointer).unwrap();
+        let md5 = pointer_md5_at(&hosted.world.origin, &head, &pointer).unwrap();
         assert!(
             stored(&format!("files/md5/{}/{}", &md5[..2], &md5[2..])),
             "{}: the pointer names {md5}, which is not stored",

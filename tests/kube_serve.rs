@@ -25,7 +25,6 @@ use std::time::Duration;
 use cairn::k8s::controller::{self, Context};
 use cairn::k8s::throttle::Throttle;
 use cairn::k8s::{ExecutorSettings, Workspace};
-use fake_github::git;
 use fake_kube::{Behavior, Exec, FakeKube};
 use served::*;
 use support::server::{ACCESS_KEY, BUCKET, SECRET_KEY};
@@ -166,14 +165,11 @@ impl Cluster {
 
     /// The md5 the pointer on the proposal branch names.
     fn proposed_md5(&self) -> Option<String> {
-        let text = git::read_file(
+        pointer_md5_at(
             &self.hosted.world.origin,
             &format!("refs/heads/cairn/{PIPELINE}"),
             "data/table.csv.dvc",
-        )?;
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix("- md5: "))
-            .map(str::to_string)
+        )
     }
 
     fn pipeline_runs(&self) -> Vec<serde_json::Value> {

@@ -17,27 +17,25 @@ use fake_github::{git, FakeGitHub};
 use serde_json::{json, Value};
 use served::*;
 
-const PIPELINE: &str = "table";
-
 fn config(merge: &str) -> String {
-    format!(
-        r#"[pipelines.{PIPELINE}]
-dataset = "data/table.csv"
-merge = "{merge}"
-on_push = {{ paths = ["etl/**"] }}
-
-[pipelines.{PIPELINE}.tasks.build]
-command = ["sh", "-c", "mkdir -p data && cat etl/rows.csv > data/table.csv"]
-"#
-    )
+    table_config(merge, BUILD)
 }
 
 /// The md5 a `.dvc` pointer at `rev` names.
 fn pointer_md5(world: &World, rev: &str) -> Option<String> {
-    let text = git::read_file(&world.origin, rev, "data/table.csv.dvc")?;
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("- md5: "))
-        .map(str::to_string)
+    pointer_md5_at(&world.origin, rev, "data/table.csv.dvc")
+}
+
+/// A person's first change to the ETL input, announced by a push; returns
+/// the new commit.
+fn add_grace(fake: &FakeGitHub, world: &World, served: &mut Served) -> String {
+    push_and_notify(
+        fake,
+        world,
+        served,
+        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
+        "Add grace",
+    )
 }
 
 /// Everything one test needs; the fake GitHub runs on `_runtime`.
@@ -80,13 +78,7 @@ fn push_opens_a_pull_request_and_the_next_push_updates_it_in_place() {
     );
     assert!(open_pulls(&fake).is_empty(), "the baseline runs nothing");
 
-    let after = push_and_notify(
-        &fake,
-        &world,
-        &mut served,
-        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
-        "Add grace",
-    );
+    let after = add_grace(&fake, &world, &mut served);
 
     let done = final_status(&fake, &after, "cairn/table");
     assert_eq!(done.state, "success", "{:?}", done.description);
@@ -224,13 +216,7 @@ fn auto_merges_and_direct_pushes_and_cairns_own_pushes_start_nothing() {
         mut served,
         _runtime,
     } = setup("auto", &[]);
-    let after = push_and_notify(
-        &fake,
-        &world,
-        &mut served,
-        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
-        "Add grace",
-    );
+    let after = add_grace(&fake, &world, &mut served);
     let done = final_status(&fake, &after, "cairn/table");
     assert_eq!(done.state, "success", "{:?}", done.description);
     assert!(
@@ -303,13 +289,7 @@ fn an_auto_pull_request_waiting_on_checks_merges_when_they_finish() {
         _runtime,
     } = setup("auto", &[]);
     fake.require_contexts(REPO, &["ci/build"]);
-    let after = push_and_notify(
-        &fake,
-        &world,
-        &mut served,
-        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
-        "Add grace",
-    );
+    let after = add_grace(&fake, &world, &mut served);
     let done = final_status(&fake, &after, "cairn/table");
     assert_eq!(done.state, "success", "{:?}", done.description);
     let pull = open_pulls(&fake).pop().expect("an open pull request");
@@ -493,13 +473,7 @@ fn as_a_github_app_it_serves_every_installed_repository() {
         ],
     );
     served.wait_ready();
-    let after = push_and_notify(
-        &fake,
-        &world,
-        &mut served,
-        &[("etl/rows.csv", "id,name\n1,ada\n2,grace\n")],
-        "Add grace",
-    );
+    let after = add_grace(&fake, &world, &mut served);
     assert_eq!(final_status(&fake, &after, "cairn/table").state, "success");
     assert_eq!(open_pulls(&fake).len(), 1);
     // Everything on the repository was done with installation tokens, never the JWT.

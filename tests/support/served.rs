@@ -22,6 +22,39 @@ pub const OWNER: &str = "octo";
 pub const NAME: &str = "data";
 pub const REPO: &str = "octo/data";
 
+/// The build task of the test pipeline: the dataset is a copy of the ETL
+/// input.
+pub const BUILD: &str = "mkdir -p data && cat etl/rows.csv > data/table.csv";
+
+/// pipelines.toml with one pipeline `table` (dataset `data/table.csv`, run on
+/// pushes under `etl/`) whose one task `build` runs `build` in `sh -c`.
+pub fn table_config(merge: &str, build: &str) -> String {
+    table_config_of("data/table.csv", merge, build)
+}
+
+/// [`table_config`] with another dataset path.
+pub fn table_config_of(dataset: &str, merge: &str, build: &str) -> String {
+    format!(
+        r#"[pipelines.table]
+dataset = "{dataset}"
+merge = "{merge}"
+on_push = {{ paths = ["etl/**"] }}
+
+[pipelines.table.tasks.build]
+command = ["sh", "-c", "{build}"]
+"#
+    )
+}
+
+/// The md5 the `.dvc` pointer `path` names at `rev` of the repository
+/// `origin`; `None` when there is no such pointer.
+pub fn pointer_md5_at(origin: &Path, rev: &str, path: &str) -> Option<String> {
+    let text = git::read_file(origin, rev, path)?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("- md5: "))
+        .map(str::to_string)
+}
+
 /// A hosted repository (bare, behind the fake), its DVC remote, and the
 /// service's data directory.
 /// A hosted repository behind the fake GitHub, which runs on `_runtime`
