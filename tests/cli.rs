@@ -1,7 +1,7 @@
 //! The command line as a script sees it: JSON output, completions, help,
 //! and exit codes.
 
-mod common;
+use crate::common;
 
 use common::{assert_success, stdout, Scratch, PIPELINE};
 

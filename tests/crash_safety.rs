@@ -18,12 +18,10 @@
 //! `src/failpoint.rs`): the process stops exactly there and prints so, and
 //! the test kills it while it sits there.
 
-mod common;
+use crate::common;
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
-#[path = "support/served.rs"]
-mod served;
+use crate::support::fake_github;
+use crate::support::served;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! makes two versions (committed with `--merge direct`) and one failed run,
 //! then the router is asked for every page and what each shows is checked.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! reads back byte for byte, and cairn hashes trees exactly as `dvc add`.
 //! These tests need the `dvc` program; scripts/test.sh installs it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

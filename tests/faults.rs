@@ -12,11 +12,9 @@
 //!
 //! Each case of a table gets its own repository, fake and service.
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
-#[path = "support/served.rs"]
-mod served;
-mod support;
+use crate::support;
+use crate::support::fake_github;
+use crate::support::served;
 
 use std::path::Path;
 use std::sync::Arc;

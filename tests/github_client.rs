@@ -2,8 +2,7 @@
 //! authentication, pull requests on real bare git repositories, statuses,
 //! comments, and the retry and rate-limit policy.
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
+use crate::support::fake_github;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,6 @@
-//! Every input the fuzzers were seeded with or ever crashed on
-//! (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`), replayed through
+//! Every input the fuzzers kept, were seeded with or ever crashed on
+//! (`fuzz/corpus/<target>/`, `fuzz/seeds/<target>/`,
+//! `fuzz/regressions/<target>/`), replayed through
 //! the fuzz targets' own checks (`cairn::fuzzing`) on every test run, plus
 //! hand-made hostile inputs the fuzzers reach only slowly. The parsers must answer with a value or an
 //! error, never panic, hang or blow the stack.
@@ -9,11 +10,12 @@ use std::path::Path;
 use cairn::dvc::{Manifest, PointerFile};
 use cairn::triggers::parse_event;
 
-/// The files under `fuzz/seeds/<target>` and `fuzz/regressions/<target>`.
+/// The files under `fuzz/corpus/<target>`, `fuzz/seeds/<target>` and
+/// `fuzz/regressions/<target>`.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut out = Vec::new();
-    for kind in ["seeds", "regressions"] {
+    for kind in ["corpus", "seeds", "regressions"] {
         let Ok(dir) = std::fs::read_dir(root.join(kind).join(target)) else {
             continue;
         };
@@ -26,7 +28,7 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn seeds_and_regressions_replay_cleanly() {
+fn corpus_seeds_and_regressions_replay_cleanly() {
     for (target, check) in cairn::fuzzing::TARGETS {
         let inputs = inputs(target);
         assert!(!inputs.is_empty(), "no seeds for fuzz target {target}");

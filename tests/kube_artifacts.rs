@@ -1,7 +1,7 @@
 //! Kubernetes artefacts that ship or print: the committed CRD must be what
 //! the code generates, and `cairn plan --kubernetes` shows real pod specs.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,8 +1,7 @@
 //! The Kubernetes controller against a fake API server speaking the real
 //! wire format, with a scripted kubelet (tests/support/fake_kube.rs).
 
-#[path = "support/fake_kube.rs"]
-mod fake_kube;
+use crate::support::fake_kube;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

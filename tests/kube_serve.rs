@@ -9,14 +9,11 @@
 //! pull request. Nothing in this test reads git in a pod: the fetch pod gets
 //! the repository from the remote.
 
-mod support;
+use crate::support;
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
-#[path = "support/fake_kube.rs"]
-mod fake_kube;
-#[path = "support/served.rs"]
-mod served;
+use crate::support::fake_github;
+use crate::support::fake_kube;
+use crate::support::served;
 
 use std::path::Path;
 use std::sync::Arc;

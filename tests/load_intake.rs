@@ -19,10 +19,7 @@
 //! - the server's peak resident memory (VmHWM) stays under a generous bound
 //!   (printed).
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
-#[path = "support/served.rs"]
-mod served;
+use crate::support::served;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

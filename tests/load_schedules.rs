@@ -19,7 +19,7 @@
 //! data is the same bytes, so what is measured is cairn's orchestration of
 //! 1,000 runs, not the tasks.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

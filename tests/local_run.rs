@@ -1,7 +1,7 @@
 //! `cairn run` end to end in real git repositories, on the embedded default
 //! (local processes, a local directory remote, local git commits).
 
-mod common;
+use crate::common;
 
 use common::*;
 

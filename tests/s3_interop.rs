@@ -4,7 +4,7 @@
 //! Garage and moto. Needs dvc, garage and moto_server: scripts/test.sh
 //! installs them.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! (Content-MD5, md5 on fetch), retries under injected faults, and clean failure
 //! (no `.dir` manifest, no open multipart upload, nothing under a final name).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

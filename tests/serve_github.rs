@@ -4,10 +4,8 @@
 //! (the fake's `clone_url`), with a local DVC remote. Webhooks are signed
 //! payloads with GitHub's field names, sent over loopback.
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
-#[path = "support/served.rs"]
-mod served;
+use crate::support::fake_github;
+use crate::support::served;
 
 use std::path::Path;
 use std::time::Duration;

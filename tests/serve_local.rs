@@ -4,7 +4,7 @@
 //! the repository's own DVC remote and commits the pointer with the local
 //! forge.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

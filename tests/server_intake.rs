@@ -7,8 +7,7 @@
 //! CAIRN_TEST_WEBHOOK_EXAMPLES; without it (and without the package in the
 //! default cache) the example test fails: it never skips.
 
-#[path = "support/webhook_examples.rs"]
-mod examples;
+use crate::support::webhook_examples as examples;
 
 use examples::{package_dir, PACKAGE_VERSION};
 

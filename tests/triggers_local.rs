@@ -10,7 +10,7 @@
 //!   runs of the pipeline never overlap, and (except under `forbid`, whose
 //!   point is to drop triggers) the newest commit is the last one run.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

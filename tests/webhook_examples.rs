@@ -7,8 +7,7 @@
 //! which exports CAIRN_TEST_WEBHOOK_EXAMPLES. Without it this test fails: it
 //! never skips.
 
-#[path = "support/webhook_examples.rs"]
-mod examples;
+use crate::support::webhook_examples as examples;
 
 use examples::{package_dir, PACKAGE_VERSION};
 

@@ -1,7 +1,6 @@
 //! Shared helpers for the integration tests: real git repositories made with
 //! the real `git`, the real `cairn` binary, and (where a test needs it) the
 //! real DVC client.
-#![allow(dead_code)] // each test binary uses its own subset
 
 pub mod s3peers;
 pub mod trees;

@@ -23,7 +23,6 @@
 //! ([`FakeGitHub::require_contexts`]), not by branch protection rules.
 //!
 //! Include it from a test with `#[path = "support/fake_github.rs"] mod fake_github;`.
-#![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -233,8 +232,6 @@ pub struct LoggedRequest {
     pub status: u16,
     /// The bearer credential it carried (token or JWT), if any.
     pub bearer: Option<String>,
-    /// Answered by an injected fault.
-    pub faulted: bool,
 }
 
 /// An injected answer: the next `times` requests matching `method` and
@@ -859,14 +856,13 @@ async fn gatekeeper(State(world): State<Shared>, mut req: Request, next: Next) -
                 .unwrap_or(v)
                 .to_owned()
         });
-    let log = |world: &Shared, status: StatusCode, faulted: bool| {
+    let log = |world: &Shared, status: StatusCode| {
         lock(world).log.push(LoggedRequest {
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
             status: status.as_u16(),
             bearer: bearer.clone(),
-            faulted,
         });
     };
 
@@ -882,7 +878,7 @@ async fn gatekeeper(State(world): State<Shared>, mut req: Request, next: Next) -
     };
     let after = match fault {
         Some((response, false)) => {
-            log(&world, response.status(), true);
+            log(&world, response.status());
             return response;
         }
         Some((response, true)) => Some(response),
@@ -899,11 +895,11 @@ async fn gatekeeper(State(world): State<Shared>, mut req: Request, next: Next) -
     };
     match after {
         Some(replacement) => {
-            log(&world, replacement.status(), true);
+            log(&world, replacement.status());
             replacement
         }
         None => {
-            log(&world, response.status(), false);
+            log(&world, response.status());
             response
         }
     }

@@ -29,7 +29,6 @@
 //! reports.
 //!
 //! Include it from a test with `#[path = "support/fake_kube.rs"] mod fake_kube;`.
-#![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;

@@ -2,7 +2,6 @@
 //! fake GitHub: a hosted repository with its DVC remote, the process (killed
 //! when dropped, its stderr echoed and kept), signed deliveries over
 //! loopback, and GitHub's payload shapes.
-#![allow(dead_code)] // each test file uses a different part
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
