@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks cairn's dashboard in a real browser.
 #
-# Installs Debian's chromium if it is missing, builds cairn, makes a scratch
+# Installs Debian's chromium if it is missing, builds cairn (unless CAIRN_BIN
+# names a binary already built), makes a scratch
 # repository with two pipelines and real runs (two versions committed, a
 # failed run, a proposal waiting on its branch), serves it with
 # `cairn serve --repo` on 127.0.0.1 with a port the system picks, and has
@@ -26,9 +27,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-echo "== building cairn"
-cargo build --quiet --bin cairn
-CAIRN="${CARGO_TARGET_DIR:-$PROJECT/target}/debug/cairn"
+if [[ -z "${CAIRN_BIN:-}" ]]; then
+    echo "== building cairn"
+    cargo build --quiet --bin cairn
+fi
+CAIRN="${CAIRN_BIN:-${CARGO_TARGET_DIR:-$PROJECT/target}/debug/cairn}"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cairn-dashboard.XXXXXX")
 SERVER=""

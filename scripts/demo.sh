@@ -7,8 +7,11 @@
 # version by itself.
 set -euo pipefail
 project="$(cd "$(dirname "$0")/.." && pwd)"
-cargo build --release --quiet --manifest-path "$project/Cargo.toml"
-cairn="${CARGO_TARGET_DIR:-$project/target}/release/cairn"
+# The same build as the tests' (CAIRN_BIN: one made already, as in CI).
+if [ -z "${CAIRN_BIN:-}" ]; then
+    cargo build --quiet --bin cairn --manifest-path "$project/Cargo.toml"
+fi
+cairn="${CAIRN_BIN:-${CARGO_TARGET_DIR:-$project/target}/debug/cairn}"
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/cairn-demo.XXXXXX")"
 repo="$scratch/repo"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs cairn's cargo-fuzz targets (fuzz/): each for SECONDS (default 30), from
-# the committed seed corpus in fuzz/seeds/<target> plus a working corpus kept
-# in $CAIRN_CACHE (so runs build on each other), then fails if any target
-# crashed. A crash's input lands in fuzz/artifacts/<target>/; copy it into
-# fuzz/regressions/<target>/ and tests/hostile_input.rs replays it for ever.
+# Fuzzes cairn's cargo-fuzz targets (fuzz/): each for SECONDS (default 30),
+# growing the committed corpus fuzz/corpus/<target>/ from it, the seeds
+# (fuzz/seeds/<target>/) and past crashes (fuzz/regressions/<target>/), then
+# minimises the corpus (cargo fuzz cmin) and fails if any target crashed.
+# Commit the corpus it leaves: `cargo test` replays every input in it on
+# stable (tests/hostile_input.rs), so what fuzzing found is checked on every
+# run without fuzzing in CI. A crash's input lands in
+# fuzz/artifacts/<target>/; copy it into fuzz/regressions/<target>/.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +27,7 @@ export CARGO_TARGET_DIR="$CAIRN_CACHE/fuzz-target"
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
 
 for t in "${targets[@]}"; do
-    corpus="$CAIRN_CACHE/fuzz-corpus/$t"
+    corpus="fuzz/corpus/$t"
     mkdir -p "$corpus" "fuzz/seeds/$t"
     echo "== fuzz $t for ${seconds}s"
     # -s none: the code under test is safe Rust; coverage guidance is what
@@ -45,4 +48,7 @@ for t in "${targets[@]}"; do
         exit 1
     fi
     rm -f "$log"
+    # Keep the smallest set of inputs that covers what the corpus covers.
+    cargo +nightly fuzz cmin -s none --fuzz-dir fuzz "$t" "$corpus" -- -rss_limit_mb=1024 >/dev/null 2>&1
+    echo "   corpus: $(find "$corpus" -type f | wc -l) inputs in $corpus"
 done
