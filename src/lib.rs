@@ -3,10 +3,10 @@
 //! Layers, from the edges in (see docs/architecture.md):
 //! - [`config`]: `pipelines.toml` text -> a validated [`config::Config`] (pure).
 //! - [`dvc`]: DVC 3's formats: md5 hashing, `.dir` manifests, `.dvc` pointers, `.dvc/config`.
-//! - [`remote`]: where dataset objects live ([`remote::Remote`]); a local directory for now.
+//! - [`remote`]: where dataset objects live ([`remote::Remote`]): a local directory or S3.
 //! - [`dataset`]: the built-in steps: publish a workspace output to a remote, fetch it back.
-//! - [`pipeline`]: the run state machine: (state, event) -> (state, actions) (pure).
-//! - [`executor`]: runs one task attempt (local processes).
+//! - [`pipeline`]: the run state machine: (plan, status, observed attempts, now) -> actions (pure).
+//! - [`backend`]: where a run's steps execute ([`backend::RunBackend`]): local processes or pods.
 //! - [`k8s`]: Kubernetes mode: PipelineRuns reconciled into one pod per step.
 //! - [`forge`]: where pointer commits go (a local git repository).
 //! - [`store`]: run history (SQLite).
@@ -14,13 +14,13 @@
 //! - [`commands`]: `/cairn` slash-commands in comments, and who may use them (pure).
 //! - [`reconciler`]: the one place that carries out a run's decisions through the traits above.
 
+pub mod backend;
 pub mod commands;
 pub mod config;
 pub mod dashboard;
 pub mod dataset;
 pub mod diffview;
 pub mod dvc;
-pub mod executor;
 pub mod failpoint;
 pub mod forge;
 #[doc(hidden)]

@@ -364,7 +364,7 @@ fn a_failing_task_fails_the_run_with_its_reason_and_opens_nothing() {
     let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     let error = json["run"]["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("step build failed") && error.contains("the warehouse is down"),
+        error.contains("task \"build\" failed") && error.contains("the warehouse is down"),
         "{json:#}"
     );
     assert!(open_pulls(&c.hosted.fake).is_empty());

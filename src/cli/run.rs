@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use cairn::backend::{LocalBackend, StderrSink};
 use cairn::config::MergePolicy;
-use cairn::executor::{LocalExecutor, StderrSink};
 use cairn::forge::{Delivery, LocalForge};
 use cairn::pipeline::Limits;
 use cairn::reconciler::{self, RepoSource, RunContext, RunRequest};
@@ -45,9 +45,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let ctx = RunContext {
         store: Arc::new(super::open_store(&workdir)?),
-        executor: Arc::new(LocalExecutor::new(Some(Arc::new(StderrSink)))),
+        backend: Arc::new(LocalBackend::new(Some(Arc::new(StderrSink)), limits)),
         forge: Arc::new(LocalForge::new(workdir.clone())),
-        limits,
         runs_dir: state.join("runs"),
         progress: super::progress(),
         jobs: args.jobs.max(1),
@@ -61,6 +60,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         merge: args.merge,
         source_url: None,
         run_url: None,
+        attach: false,
     };
     let runtime = super::runtime()?;
     let summary = runtime.block_on(async {

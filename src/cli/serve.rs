@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
+use cairn::backend::{KubeBackend, LocalBackend, RunBackend};
 use cairn::dashboard;
-use cairn::executor::LocalExecutor;
 use cairn::github::{GitHub, Secret};
 use cairn::metrics::Metrics;
 use cairn::server::{self, AppState, Dedup};
@@ -99,7 +99,6 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
         public_url: settings.public_url.clone(),
         resync_interval: settings.resync_interval,
         jobs: args.jobs.max(1),
-        limits: cairn::pipeline::Limits::default(),
         bot_login: None,
         catchup_window: settings.catchup_window,
         access: cairn::commands::AccessPolicy {
@@ -111,16 +110,24 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
             .max_active_runs
             .unwrap_or_else(service::default_max_active_runs),
     };
-    let executor = Arc::new(LocalExecutor::new(None));
-    let service = Service::new(options, Arc::clone(&metrics), executor, shutdown.clone());
-    if settings.executor == settings::ExecutorKind::Kubernetes {
-        let client = kube::Client::try_default()
-            .await
-            .context("executor = \"kubernetes\": cannot reach the Kubernetes API (in-cluster config or kubeconfig)")?;
-        let namespace = &settings.kubernetes.namespace;
-        service.use_kubernetes(cairn::k8s::runs::Runs::new(client, namespace));
-        tracing::info!(%namespace, "runs go to Kubernetes as PipelineRuns");
-    }
+    // Where the steps of every run execute: chosen once, here.
+    let backend: Arc<dyn RunBackend> = match settings.executor {
+        settings::ExecutorKind::Kubernetes => {
+            let client = kube::Client::try_default()
+                .await
+                .context("executor = \"kubernetes\": cannot reach the Kubernetes API (in-cluster config or kubeconfig)")?;
+            let namespace = &settings.kubernetes.namespace;
+            tracing::info!(%namespace, "runs go to Kubernetes as PipelineRuns");
+            Arc::new(KubeBackend::new(
+                cairn::k8s::runs::Runs::new(client, namespace),
+                shutdown.clone(),
+            ))
+        }
+        settings::ExecutorKind::Local => {
+            Arc::new(LocalBackend::new(None, cairn::pipeline::Limits::default()))
+        }
+    };
+    let service = Service::new(options, Arc::clone(&metrics), backend, shutdown.clone());
 
     let data_dir = match &args.repo {
         Some(repo) => {

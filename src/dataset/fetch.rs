@@ -239,6 +239,36 @@ pub async fn fetch(
     result
 }
 
+/// Downloads and parses the `.dir` manifest `id` of `dataset`, through a
+/// file in `dir` that is removed afterwards. Its md5 is checked like every
+/// object's.
+pub async fn download_manifest(
+    remote: &dyn Remote,
+    id: ObjectId,
+    dir: &Path,
+    dataset: &Path,
+) -> Result<Manifest, FetchError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let ctx = Ctx {
+        remote,
+        dataset,
+        task: super::Progress::hidden().task(String::new(), None),
+    };
+    read_manifest(&ctx, id, &dir.join(format!("manifest-{id}"))).await
+}
+
+/// Downloads manifest `id` to `tmp`, verified, and parses it.
+async fn read_manifest(ctx: &Ctx<'_>, id: ObjectId, tmp: &Path) -> Result<Manifest, FetchError> {
+    ctx.get_verified(id, tmp, None).await?;
+    let bytes = fs::read(tmp).map_err(io_err(tmp));
+    let _ = fs::remove_file(tmp);
+    Manifest::parse(&bytes?).map_err(|source| FetchError::Manifest {
+        id,
+        dataset: ctx.dataset.to_path_buf(),
+        source,
+    })
+}
+
 fn manifest_tmp(stage: &Path) -> PathBuf {
     let mut s = stage.as_os_str().to_owned();
     s.push(".dir");
@@ -275,15 +305,7 @@ async fn fetch_dir(
     dest: &Path,
     jobs: usize,
 ) -> Result<FetchReport, FetchError> {
-    let mtmp = manifest_tmp(stage);
-    ctx.get_verified(id, &mtmp, None).await?;
-    let bytes = fs::read(&mtmp).map_err(io_err(&mtmp))?;
-    let _ = fs::remove_file(&mtmp);
-    let manifest = Manifest::parse(&bytes).map_err(|source| FetchError::Manifest {
-        id,
-        dataset: dest.to_path_buf(),
-        source,
-    })?;
+    let manifest = read_manifest(ctx, id, &manifest_tmp(stage)).await?;
 
     fs::create_dir(stage).map_err(io_err(stage))?;
     // Owned paths: a stream of futures borrowing them would not be provably

@@ -22,7 +22,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use fetch::{fetch, FetchError, FetchReport};
+pub use fetch::{download_manifest, fetch, FetchError, FetchReport};
 pub use progress::{human_bytes, Progress, Task};
 pub use publish::{publish, publish_tree, write_pointer, PublishError, PublishReport};
 pub use source::{executables, restore_tree};
@@ -47,6 +47,17 @@ impl Default for TransferOptions {
             jobs: default_jobs(),
             progress: Progress::hidden(),
         }
+    }
+}
+
+/// Creates the folder `dataset` (a path relative to `workspace`) goes in,
+/// so a task can write `data/out.csv` without making `data` first.
+pub fn make_parent(workspace: &std::path::Path, dataset: &str) -> std::io::Result<()> {
+    match std::path::Path::new(dataset).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            std::fs::create_dir_all(workspace.join(parent))
+        }
+        _ => Ok(()),
     }
 }
 

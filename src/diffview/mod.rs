@@ -56,7 +56,7 @@ pub use dir::{ChangedFile, DirDiff, FileEntry, Total};
 pub use markdown::{marker, pipeline_from_marker, BODY_LIMIT, TITLE_LIMIT};
 pub use render::{
     pull_request, pull_request_with, title, PullRequestText, PullRequestView, RenderLimits,
-    RunView, SourceCommit, TaskView,
+    RunView, SourceCommit, TaskState, TaskView,
 };
 pub use table::{
     table_diff, table_options_for, NameList, RowMatch, TableDiff, TableOptions, TableReport,

@@ -14,8 +14,6 @@
 
 use std::time::Duration;
 
-use crate::pipeline::TaskState;
-
 use super::dir::{DirDiff, Total};
 use super::markdown::{self as md, BODY_LIMIT, TITLE_LIMIT};
 use super::table::{NameList, RowMatch, TableDiff, TableReport, TableResult, CELL_CHARS};
@@ -80,6 +78,29 @@ impl SourceCommit {
             url: None,
         }
     }
+}
+
+/// How a task of the run ended, as the pull request shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    /// Not started.
+    Waiting,
+    Running {
+        attempt: u32,
+    },
+    Succeeded {
+        attempt: u32,
+    },
+    /// Failed for good after `attempt` attempts.
+    Failed {
+        attempt: u32,
+        reason: String,
+    },
+    /// Never started because the task at this index did not succeed.
+    Skipped {
+        because: usize,
+    },
+    Cancelled,
 }
 
 /// One task of the run.

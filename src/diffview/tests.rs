@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::*;
+use crate::diffview::TaskState;
 use crate::dvc::{ManifestEntry, Md5};
-use crate::pipeline::TaskState;
 
 fn md5(s: &str) -> Md5 {
     s.parse().unwrap()

@@ -13,6 +13,11 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The status is the run state machine's own record of the run.
+pub use crate::pipeline::status::{
+    PublishResult, RunPhase, RunStatus as PipelineRunStatus, StepPhase, StepStatus,
+};
+
 /// API group of every cairn resource.
 pub const GROUP: &str = "cairn.dev";
 /// Label naming the PipelineRun a pod belongs to.
@@ -150,119 +155,6 @@ pub struct TaskToleration {
     /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<String>,
-}
-
-/// Where the run stands. Times are RFC 3339 strings, as Kubernetes writes them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PipelineRunStatus {
-    pub phase: RunPhase,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<String>,
-    /// Every step in plan order: fetch, the user tasks, publish.
-    #[serde(default)]
-    pub steps: Vec<StepStatus>,
-    /// What the publish step reported through its termination message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<PublishResult>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum RunPhase {
-    #[default]
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl RunPhase {
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            RunPhase::Succeeded | RunPhase::Failed | RunPhase::Cancelled
-        )
-    }
-}
-
-/// One step (the fetch step, a user task, the publish step) of a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StepStatus {
-    pub name: String,
-    pub phase: StepPhase,
-    /// The current (or last) attempt, 1-based; 0 before the first.
-    #[serde(default)]
-    pub attempt: u32,
-    /// The pod of the current attempt, and its uid once it was seen: the uid
-    /// is what tells our pod apart from another one of the same name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_uid: Option<String>,
-    /// When the current attempt's pod was created (pending timeout base).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<String>,
-    /// When the next attempt may start (phase `Retrying`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// A machine-readable word (`Error`, `OOMKilled`, `ErrImagePull`,
-    /// `PendingTimeout`, `Evicted`...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// The last lines the last finished attempt printed, captured before
-    /// its pod is deleted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub log_tail: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum StepPhase {
-    /// Not started: waiting for what it needs, or for a free slot.
-    #[default]
-    Waiting,
-    /// Its pod exists and is not running yet (scheduling, pulling the image).
-    Pending,
-    Running,
-    /// An attempt failed; the next starts at `retryAt`.
-    Retrying,
-    Succeeded,
-    Failed,
-    /// Never started because something it needs failed.
-    Skipped,
-    Cancelled,
-}
-
-impl StepPhase {
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            StepPhase::Succeeded | StepPhase::Failed | StepPhase::Skipped | StepPhase::Cancelled
-        )
-    }
-}
-
-/// The publish step's report, as `cairn publish --json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct PublishResult {
-    pub md5: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nfiles: Option<u64>,
 }
 
 /// The CRD as YAML, exactly as `cairn crd` prints it and deploy/ holds it.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::k8s::crd::TaskTemplate;
+use crate::k8s::crd::{RunPhase, StepPhase, StepStatus, TaskTemplate};
 
 fn spec(tasks: &[(&str, &[&str], u32)]) -> PipelineRunSpec {
     PipelineRunSpec {
@@ -85,7 +85,7 @@ fn the_first_look_starts_the_fetch_step_only() {
     assert_eq!(d.status.phase, RunPhase::Running);
     let fetch = step(&d.status, "cairn.fetch");
     assert_eq!(fetch.phase, StepPhase::Pending);
-    assert_eq!(fetch.pod.as_deref(), Some("r-cairn.fetch-1"));
+    assert_eq!(fetch.worker.as_deref(), Some("r-cairn.fetch-1"));
     assert_eq!(step(&d.status, "a").phase, StepPhase::Waiting);
     assert_eq!(step(&d.status, "cairn.publish").phase, StepPhase::Waiting);
 }
@@ -112,7 +112,7 @@ fn a_pod_created_before_a_crash_is_adopted_not_created_again() {
     let fetch = step(&d.status, FETCH);
     assert_eq!(fetch.phase, StepPhase::Running);
     assert_eq!(fetch.attempt, 1);
-    assert_eq!(fetch.pod_uid.as_deref(), Some("uid-cairn.fetch-1"));
+    assert_eq!(fetch.worker_uid.as_deref(), Some("uid-cairn.fetch-1"));
 }
 
 const FETCH: &str = "cairn.fetch";
@@ -244,7 +244,7 @@ fn pending_past_the_pending_timeout_fails_the_attempt_and_retries() {
             attempt: 2
         }]
     );
-    assert_eq!(step(&next.status, "a").pod.as_deref(), Some("r-a-2"));
+    assert_eq!(step(&next.status, "a").worker.as_deref(), Some("r-a-2"));
 }
 
 #[test]

@@ -99,7 +99,7 @@ pub fn transitions(before: Option<&PipelineRunStatus>, after: &PipelineRunStatus
 }
 
 fn pod(step: &StepStatus) -> &str {
-    step.pod.as_deref().unwrap_or("?")
+    step.worker.as_deref().unwrap_or("?")
 }
 
 fn why(step: &StepStatus) -> String {
@@ -129,7 +129,7 @@ mod tests {
             name: name.into(),
             phase,
             attempt,
-            pod: Some(format!("r-{name}-{attempt}")),
+            worker: Some(format!("r-{name}-{attempt}")),
             ..StepStatus::default()
         }
     }

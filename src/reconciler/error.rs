@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::executor::AttemptReport;
+use crate::backend::BackendError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -65,6 +65,21 @@ pub enum RunError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Kube(#[from] crate::k8s::Error),
+    /// A step could not be carried out (a transfer, a file, the cluster).
+    #[error(transparent)]
+    Backend(BackendError),
+}
+
+impl From<BackendError> for RunError {
+    /// A failed or cancelled run stays one: the service and the CLI tell
+    /// those apart from the errors of a step's machinery.
+    fn from(e: BackendError) -> RunError {
+        match e {
+            BackendError::StepsFailed { reasons } => RunError::TasksFailed { reasons },
+            BackendError::Cancelled { reason } => RunError::Cancelled { reason },
+            other => RunError::Backend(other),
+        }
+    }
 }
 
 /// The first 12 hex digits of a commit id, as people quote them.
@@ -79,23 +94,4 @@ impl RunError {
             source,
         }
     }
-}
-
-/// `task "x" failed: exited with status 1 (attempt 3; log: ...)` plus the
-/// last lines it printed, so the reason is on screen without opening a file.
-pub(crate) fn describe_failure(task: &str, report: Option<&AttemptReport>, logs: &Path) -> String {
-    let Some(report) = report else {
-        return format!("task {task:?} failed");
-    };
-    let reason = match &report.result {
-        crate::pipeline::AttemptResult::Failed { reason, .. } => reason.as_str(),
-        _ => "did not finish",
-    };
-    let mut text = format!("task {task:?} failed: {reason} (log: {})", logs.display());
-    let tail: Vec<&String> = report.log_tail.iter().rev().take(5).collect();
-    for line in tail.into_iter().rev() {
-        text.push_str("\n    | ");
-        text.push_str(line);
-    }
-    text
 }

@@ -1,42 +1,36 @@
 //! The one place that turns a run's decisions into effects.
 //!
-//! A run goes: record it, lay out a workspace from the source commit, fetch
-//! the current dataset version into it, run the tasks, publish the output to
-//! the remote, and only then hand the new pointer to the forge. Each step
-//! talks to the world through a trait ([`Executor`], [`Remote`], [`Forge`],
-//! [`Store`]), so the same sequence serves local runs and the service.
-//!
-//! A run is two halves: the execute half (steps that end with a published
-//! version: local processes in [`run`], pods in [`run_on_kubernetes`]) and
-//! the deliver half ([`deliver`], shared), which hands the pointer to the
-//! forge only once the published objects are on the remote.
+//! Every run takes the same path, whatever executes its steps: record it,
+//! wait for a run permit, lay out the repository at the source commit, let
+//! the backend ([`crate::backend`]: local processes or Kubernetes pods)
+//! fetch the current version, run the tasks and publish the output, and
+//! only then hand the new pointer to the forge. Each step talks to the
+//! world through a trait ([`RunBackend`], [`Remote`], [`Forge`], [`Store`]),
+//! and what the backend reports of the steps is mirrored into the run
+//! store here, once for both backends.
 //!
 //! [`Remote`]: crate::remote::Remote
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::{Executed, RunBackend, RunJob};
 use crate::config::{MergePolicy, Pipeline};
 use crate::dataset::{self, PublishReport};
 use crate::dvc::Output;
-use crate::executor::Executor;
 use crate::forge::{Delivery, FileChange, Forge, Proposal};
-use crate::pipeline::{Limits, RunOutcome, TaskPlan};
 use crate::store::{NewRun, RunPhase, RunResult, Store};
 
 mod error;
-mod kube;
 mod message;
+mod mirror;
 mod proposal;
 mod source;
-mod tasks;
 
 pub use error::RunError;
-pub use kube::{run_on_kubernetes, KubeContext};
 pub use source::{RepoSource, CONFIG_FILE};
-pub use tasks::{run_tasks, PlannedTask, TaskPhase};
 
 /// The dataset diff of a run that made a new version (the Markdown of its
 /// pull request), kept in the run's folder for the dashboard.
@@ -45,9 +39,9 @@ pub const DIFF_FILE: &str = "dataset-diff.md";
 /// Everything a run needs from outside, handed in so tests can swap any part.
 pub struct RunContext {
     pub store: Arc<Store>,
-    pub executor: Arc<dyn Executor>,
+    /// Where the steps execute: chosen once, when the program starts.
+    pub backend: Arc<dyn RunBackend>,
     pub forge: Arc<dyn Forge>,
-    pub limits: Limits,
     /// Where per-run workspaces and logs go (`.cairn/runs`).
     pub runs_dir: PathBuf,
     pub progress: dataset::Progress,
@@ -76,6 +70,10 @@ pub struct RunRequest {
     pub source_url: Option<String>,
     /// A page about this run, for the proposal.
     pub run_url: Option<String>,
+    /// The run may be recorded already, by an earlier process of the
+    /// service that started it on a cluster: follow it rather than refuse
+    /// it as a duplicate.
+    pub attach: bool,
 }
 
 /// How a run ended, for the CLI to report.
@@ -92,21 +90,20 @@ pub struct RunSummary {
     pub logs: PathBuf,
 }
 
-/// Run one pipeline of the repository at `source` to its end, with local
-/// processes (`ctx.executor`).
+/// Run one pipeline of the repository at `source` to its end.
 pub async fn run(
     source: &RepoSource,
     request: &RunRequest,
     ctx: &RunContext,
     cancel: &CancellationToken,
 ) -> Result<RunSummary, RunError> {
-    let run = prepare(source, request, ctx, false).await?;
+    let run = prepare(source, request, ctx).await?;
     // Held until the run is recorded as ended: at most `max_active_runs`
     // runs of a service work at once.
     let mut held = None;
     let result = async {
         held = permit(ctx, cancel).await?;
-        let executed = execute_local(&run, source, ctx, cancel).await?;
+        let executed = execute(&run, source, request, ctx, cancel).await?;
         let delivery = deliver(&run, source, request, ctx, &executed).await?;
         Ok((executed, delivery))
     }
@@ -141,7 +138,7 @@ async fn permit(
 }
 
 /// A run resolved at its source commit and recorded, before any step.
-pub(crate) struct Prepared {
+struct Prepared {
     pub run_id: String,
     pub pipeline: Pipeline,
     pub commit: String,
@@ -153,23 +150,12 @@ pub(crate) struct Prepared {
     pub logs: PathBuf,
 }
 
-/// What the execute half hands to the deliver half: the published version,
-/// wherever the steps ran.
-pub(crate) struct Executed {
-    pub published: PublishReport,
-    /// The new version on disk, for the table diff; `None` when the steps
-    /// ran elsewhere (a cluster) and only the remote has it.
-    pub data_path: Option<PathBuf>,
-}
-
 /// Resolve the pipeline, its remote and the current version at the source
-/// commit, and record the run. `attach`: the run may be recorded already,
-/// by an earlier process of the service that started it on a cluster.
-pub(crate) async fn prepare(
+/// commit, and record the run.
+async fn prepare(
     source: &RepoSource,
     request: &RunRequest,
     ctx: &RunContext,
-    attach: bool,
 ) -> Result<Prepared, RunError> {
     let commit = source.head_commit().to_string();
     let pipeline = source.pipeline(&request.pipeline)?.clone();
@@ -200,7 +186,7 @@ pub(crate) async fn prepare(
             .is_some_and(|r| !r.phase.is_final())
     };
     // Attaching follows a run an earlier process recorded and left going.
-    let ours = created || (attach && attachable());
+    let ours = created || (request.attach && attachable());
     if !ours {
         return Err(RunError::Duplicate { run_id });
     }
@@ -220,112 +206,52 @@ pub(crate) async fn prepare(
     })
 }
 
-/// The execute half of a local run: lay out the workspace from the source
-/// commit, fetch the current version, run the tasks as local processes,
-/// publish the output.
-async fn execute_local(
+/// Lay out the repository at the source commit, then let the backend fetch,
+/// run the tasks and publish; what it reports goes into the run store.
+async fn execute(
     run: &Prepared,
     source: &RepoSource,
+    request: &RunRequest,
     ctx: &RunContext,
     cancel: &CancellationToken,
 ) -> Result<Executed, RunError> {
-    let Prepared {
-        run_id,
-        pipeline,
-        commit,
-        remote,
-        old,
-        run_dir,
-        logs,
-        ..
-    } = run;
-    let workspace = run_dir.join("workspace");
-    let transfer = dataset::TransferOptions {
-        jobs: ctx.jobs,
-        progress: ctx.progress,
-    };
-    ctx.store.set_phase(run_id, RunPhase::Fetching)?;
-    std::fs::create_dir_all(&workspace).map_err(|e| RunError::io(&workspace, e))?;
-    source.materialize(commit, &workspace)?;
-    let data_path = workspace.join(pipeline.dataset.as_str());
-    if data_path.symlink_metadata().is_ok() {
+    ctx.store.set_phase(&run.run_id, RunPhase::Fetching)?;
+    let tree = run.run_dir.join("workspace");
+    std::fs::create_dir_all(&tree).map_err(|e| RunError::io(&tree, e))?;
+    source.materialize(&run.commit, &tree)?;
+    let dataset = run.pipeline.dataset.as_str();
+    if tree.join(dataset).symlink_metadata().is_ok() {
         // The commit itself holds the dataset: DVC would refuse to track
         // it, and publishing would hide the conflict.
         return Err(RunError::TrackedByGit {
-            dataset: pipeline.dataset.as_str().to_string(),
+            dataset: dataset.to_string(),
         });
     }
-    if let Some(old) = old {
-        let fetch = dataset::fetch(old, &data_path, remote.as_ref(), &transfer);
-        unless_cancelled(cancel, fetch).await?;
-    }
-
-    ctx.store.set_phase(run_id, RunPhase::Running)?;
-    let planned = plan_tasks(pipeline, run_id, &workspace, &data_path, logs);
-    let phase = run_tasks(
-        planned,
-        Arc::clone(&ctx.executor),
-        &ctx.store,
-        ctx.limits,
-        pipeline.timeout,
-        cancel,
-    )
-    .await;
-    match phase.outcome {
-        RunOutcome::Succeeded => {}
-        RunOutcome::Failed { tasks } => {
-            let reasons = tasks
-                .iter()
-                .map(|task| error::describe_failure(task, phase.reports.get(task), logs))
-                .collect();
-            return Err(RunError::TasksFailed { reasons });
-        }
-        RunOutcome::Cancelled { reason } => return Err(RunError::Cancelled { reason }),
-    }
-
-    ctx.store.set_phase(run_id, RunPhase::Publishing)?;
-    let publish = dataset::publish(
-        &workspace,
-        pipeline.dataset.as_str(),
-        remote.as_ref(),
-        &transfer,
-    );
-    let published = unless_cancelled(cancel, publish).await?;
+    let job = RunJob {
+        run_id: &run.run_id,
+        pipeline: &run.pipeline,
+        commit: &run.commit,
+        reason: &request.reason,
+        remote: &run.remote,
+        old: run.old.as_ref(),
+        tree: &tree,
+        logs: &run.logs,
+        transfer: dataset::TransferOptions {
+            jobs: ctx.jobs,
+            progress: ctx.progress,
+        },
+    };
+    let watch = mirror::Mirror::new(&ctx.store, &run.run_id, &run.logs);
+    let executed = ctx.backend.execute(&job, &watch, cancel).await?;
     crate::failpoint::hit(crate::failpoint::Failpoint::UploadDone).await;
-    Ok(Executed {
-        published,
-        data_path: Some(data_path),
-    })
+    Ok(executed)
 }
 
-/// Runs a transfer step unless the run is cancelled first (a `replace`, a
-/// `/cairn cancel`, shutdown): a large dataset would otherwise hold the slot
-/// until it is done. Stopping half-way is safe: a fetch writes temporary
-/// files inside the run's workspace, which goes; a publish uploads the
-/// `.dir` manifest last and aborts its open multipart uploads, so the remote
-/// only gains content-addressed objects no pointer names yet. (Delivery is
-/// not cancellable: once the pointer is being committed, it finishes.)
-async fn unless_cancelled<T, E>(
-    cancel: &CancellationToken,
-    step: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, RunError>
-where
-    RunError: From<E>,
-{
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(RunError::Cancelled {
-            reason: "the run was cancelled".into(),
-        }),
-        result = step => Ok(result?),
-    }
-}
-
-/// The deliver half, the same for every executor: when the data changed,
-/// hand the new pointer to the forge (a pull request, a merge or a direct
-/// commit per the policy). Every object the pointer names is on the remote
-/// already: the execute half published it before returning.
-pub(crate) async fn deliver(
+/// When the data changed, hand the new pointer to the forge (a pull
+/// request, a merge or a direct commit per the policy). Every object the
+/// pointer names is on the remote already: the backend published it before
+/// returning.
+async fn deliver(
     run: &Prepared,
     source: &RepoSource,
     request: &RunRequest,
@@ -390,7 +316,7 @@ pub(crate) async fn deliver(
 }
 
 /// Record how the run ended, and summarise it.
-pub(crate) fn finish(
+fn finish(
     run: Prepared,
     ctx: &RunContext,
     result: Result<(Executed, Option<Delivery>), RunError>,
@@ -461,55 +387,6 @@ fn valid_run_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn plan_tasks(
-    pipeline: &Pipeline,
-    run_id: &str,
-    workspace: &Path,
-    data_path: &Path,
-    logs: &Path,
-) -> Vec<PlannedTask> {
-    let order = pipeline.tasks.order();
-    let index_of = |name: &crate::config::TaskName| order.iter().position(|n| n == name);
-    order
-        .iter()
-        .map(|name| {
-            let task = pipeline.tasks.get(name);
-            let mut env = task.env.clone();
-            for (key, value) in [
-                ("CAIRN_WORKSPACE", workspace.display().to_string()),
-                ("CAIRN_DATASET", data_path.display().to_string()),
-                ("CAIRN_RUN_ID", run_id.to_string()),
-                ("CAIRN_PIPELINE", pipeline.name.as_str().to_string()),
-                ("CAIRN_TASK", name.as_str().to_string()),
-            ] {
-                env.insert(key.to_string(), value);
-            }
-            let workdir = match &task.workdir {
-                Some(dir) => workspace.join(dir),
-                None => workspace.to_path_buf(),
-            };
-            PlannedTask {
-                plan: TaskPlan {
-                    name: name.as_str().to_string(),
-                    needs: task.needs.iter().filter_map(index_of).collect(),
-                    max_attempts: task.retries.saturating_add(1),
-                },
-                spec: crate::executor::TaskSpec {
-                    run_id: run_id.to_string(),
-                    pipeline: pipeline.name.as_str().to_string(),
-                    task: name.as_str().to_string(),
-                    attempt: 1,
-                    command: task.command.clone(),
-                    env,
-                    workdir,
-                    timeout: task.timeout,
-                    log_path: logs.join(format!("{}.log", name.as_str())),
-                },
-            }
-        })
-        .collect()
-}
-
 /// The pointer file, plus the `.gitignore` entry `dvc add` would add.
 fn pointer_changes(
     source: &RepoSource,
@@ -542,60 +419,4 @@ fn pointer_changes(
         });
     }
     Ok(changes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::remote::local::LocalRemote;
-    use crate::remote::Remote;
-
-    /// A publish cancelled half-way leaves no version on the remote: the
-    /// `.dir` manifest, which is what makes a version, never goes up.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_cancelled_publish_leaves_no_manifest() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("ws/data");
-        std::fs::create_dir_all(&data).unwrap();
-        for i in 0..300 {
-            std::fs::write(data.join(format!("{i}.csv")), format!("id\n{i}\n")).unwrap();
-        }
-        let opts = dataset::TransferOptions::default();
-        // The version's manifest id, from a publish elsewhere.
-        let elsewhere = LocalRemote::new(dir.path().join("elsewhere"));
-        let whole = dataset::publish(&dir.path().join("ws"), "data", &elsewhere, &opts)
-            .await
-            .unwrap();
-        let manifest = whole.output.id;
-        assert!(manifest.dir);
-
-        let remote = LocalRemote::new(dir.path().join("remote"));
-        let cancel = CancellationToken::new();
-        let canceller = {
-            let cancel = cancel.clone();
-            async move {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                cancel.cancel();
-            }
-        };
-        let ws = dir.path().join("ws");
-        let publish = dataset::publish(&ws, "data", &remote, &opts);
-        let (result, ()) = tokio::join!(unless_cancelled(&cancel, publish), canceller);
-        assert!(
-            matches!(result, Err(RunError::Cancelled { .. })),
-            "{:?}",
-            result.map(|r| r.output.id)
-        );
-        remote.flush().await.unwrap();
-        assert_eq!(remote.missing(&[manifest]).await.unwrap(), [manifest]);
-
-        // Cancelled before it starts: it does not start.
-        let started = std::sync::atomic::AtomicBool::new(false);
-        let step = async {
-            started.store(true, std::sync::atomic::Ordering::SeqCst);
-            Ok::<(), RunError>(())
-        };
-        assert!(unless_cancelled(&cancel, step).await.is_err());
-        assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
-    }
 }

@@ -14,13 +14,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::diffview::TaskState;
 use crate::diffview::{self, DatasetDiff, PullRequestText, PullRequestView, RunView, SourceCommit};
 use crate::dvc::{Manifest, Md5, ObjectId, Output};
-use crate::pipeline::TaskState;
 use crate::remote::Remote;
 use crate::store::Store;
-
-use super::RunError;
 
 /// What the text says about the run besides the diff.
 pub(super) struct RunFacts<'a> {
@@ -58,11 +56,11 @@ pub(super) async fn pull_request_text(
         new_manifest,
     } = versions;
     let old_manifest = match old.filter(|o| o.id.dir) {
-        Some(o) => match download_manifest(
+        Some(o) => match crate::dataset::download_manifest(
             remote.as_ref(),
-            &o.id,
+            o.id,
             scratch,
-            &format!("{}.dvc", facts.dataset),
+            Path::new(facts.dataset),
         )
         .await
         {
@@ -182,26 +180,6 @@ fn bare_diff(old: Option<&Output>, new: &Output) -> DatasetDiff {
         tables: Vec::new(),
         tables_not_compared: 0,
     }
-}
-
-/// Downloads the `.dir` manifest `id` of the dataset whose pointer is
-/// `pointer`, through a file in `dir` that is removed afterwards, and parses
-/// it.
-pub(super) async fn download_manifest(
-    remote: &dyn Remote,
-    id: &ObjectId,
-    dir: &Path,
-    pointer: &str,
-) -> Result<Manifest, RunError> {
-    std::fs::create_dir_all(dir).map_err(|e| RunError::io(dir, e))?;
-    let dest = dir.join(format!("manifest-{id}"));
-    remote.get_to_file(id, &dest).await?;
-    let bytes = std::fs::read(&dest).map_err(|e| RunError::io(&dest, e));
-    let _ = std::fs::remove_file(&dest);
-    Manifest::parse(&bytes?).map_err(|e| RunError::Pointer {
-        path: pointer.to_string(),
-        reason: format!("the .dir manifest {id}: {e}"),
-    })
 }
 
 /// Each task's outcome and total time over its attempts, from the store.

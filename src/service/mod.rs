@@ -32,12 +32,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backend::RunBackend;
 use crate::commands::AccessPolicy;
 use crate::config::{Config, Diagnostics};
-use crate::executor::Executor;
 use crate::github::Secret;
 use crate::metrics::Metrics;
-use crate::pipeline::Limits;
 use crate::reconciler::{self, RunContext, RunError, RunRequest, RunSummary};
 use crate::store::{Reconciled, RunPhase, Store, StoreError};
 use crate::triggers::Event;
@@ -114,7 +113,6 @@ pub struct ServiceOptions {
     pub resync_interval: Duration,
     /// Parallel transfers to and from remotes.
     pub jobs: usize,
-    pub limits: Limits,
     /// The login cairn's own pushes come from (`name[bot]` for an App):
     /// its pushes never start runs.
     pub bot_login: Option<String>,
@@ -145,16 +143,14 @@ pub struct Service {
     me: std::sync::Weak<Service>,
     comments_in_flight: std::sync::atomic::AtomicUsize,
     metrics: Arc<Metrics>,
-    executor: Arc<dyn Executor>,
+    /// Where every run's steps execute, chosen when the program started.
+    backend: Arc<dyn RunBackend>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     /// The `max_active_runs` permits every run takes before it works.
     run_permits: Arc<tokio::sync::Semaphore>,
     /// By lower-cased `owner/name` (GitHub names are case-insensitive).
     repos: RwLock<HashMap<String, Arc<Worker>>>,
-    /// Set when runs go to a Kubernetes cluster as PipelineRuns instead of
-    /// local processes.
-    kube: std::sync::OnceLock<reconciler::KubeContext>,
 }
 
 struct Worker {
@@ -194,17 +190,17 @@ impl Service {
     pub fn new(
         options: ServiceOptions,
         metrics: Arc<Metrics>,
-        executor: Arc<dyn Executor>,
+        backend: Arc<dyn RunBackend>,
         shutdown: CancellationToken,
     ) -> Arc<Service> {
-        Self::with_clock(options, metrics, executor, shutdown, Arc::new(SystemClock))
+        Self::with_clock(options, metrics, backend, shutdown, Arc::new(SystemClock))
     }
 
     /// [`Service::new`] with the clock schedules read (tests set the time).
     pub fn with_clock(
         options: ServiceOptions,
         metrics: Arc<Metrics>,
-        executor: Arc<dyn Executor>,
+        backend: Arc<dyn RunBackend>,
         shutdown: CancellationToken,
         clock: Arc<dyn Clock>,
     ) -> Arc<Service> {
@@ -216,26 +212,11 @@ impl Service {
             me: me.clone(),
             comments_in_flight: std::sync::atomic::AtomicUsize::new(0),
             metrics,
-            executor,
+            backend,
             shutdown,
             tasks: TaskTracker::new(),
             repos: RwLock::new(HashMap::new()),
-            kube: std::sync::OnceLock::new(),
         })
-    }
-
-    /// Run every pipeline on Kubernetes: each run becomes a PipelineRun in
-    /// `runs`' namespace, which the controller carries out. Call it before
-    /// [`Service::serve`], which then follows the runs a previous process
-    /// left going instead of failing them.
-    pub fn use_kubernetes(&self, runs: crate::k8s::runs::Runs) {
-        let context = reconciler::KubeContext {
-            runs,
-            detach: self.shutdown.clone(),
-        };
-        if self.kube.set(context).is_err() {
-            tracing::warn!("the Kubernetes executor was set twice; the first stays");
-        }
     }
 
     /// Start serving a repository: open its store, fail the runs a previous
@@ -267,7 +248,7 @@ impl Service {
             repo: repo.clone(),
             source,
         };
-        if self.kube.get().is_some() {
+        if self.backend.outlives_the_service() {
             // The cluster kept running them: each is followed to its end
             // (from its intent, below), never failed or started twice.
             let unfinished = store.unfinished_runs().map_err(store_err)?;
@@ -741,9 +722,8 @@ impl Service {
             Ok(source) => {
                 let ctx = RunContext {
                     store: Arc::clone(&worker.store),
-                    executor: Arc::clone(&self.executor),
+                    backend: Arc::clone(&self.backend),
                     forge: host.forge(Arc::clone(&worker.store)),
-                    limits: self.options.limits,
                     runs_dir: worker.runs_dir.clone(),
                     progress: crate::dataset::Progress::hidden(),
                     jobs: self.options.jobs,
@@ -757,20 +737,13 @@ impl Service {
                     merge: None,
                     source_url: host.commit_url(&tip.commit),
                     run_url: target_url.clone(),
+                    attach: job.attach,
                 };
                 // The token is cancelled by a newer run (`replace`), by
                 // `/cairn cancel`, or by shutdown (a child of it); a run cut
                 // short by shutdown runs again after the restart (locally)
                 // or is followed again (on a cluster, where it went on).
-                match self.kube.get() {
-                    Some(kube) => {
-                        reconciler::run_on_kubernetes(
-                            &source, &request, &ctx, kube, job.attach, &cancel,
-                        )
-                        .await
-                    }
-                    None => reconciler::run(&source, &request, &ctx, &cancel).await,
-                }
+                reconciler::run(&source, &request, &ctx, &cancel).await
             }
             Err(e) => Err(e),
         };

@@ -225,7 +225,7 @@ impl Service {
                 Ok(None) => (intent.run_id.clone(), false),
                 // On a cluster the run went on without us: follow it under
                 // its own id (and PipelineRun), never start a second one.
-                Ok(Some(run)) if self.kube.get().is_some() && !run.phase.is_final() => {
+                Ok(Some(run)) if self.backend.outlives_the_service() && !run.phase.is_final() => {
                     (intent.run_id.clone(), true)
                 }
                 Ok(Some(_)) => match next_run_id(store, base_id(&intent.run_id)) {

@@ -229,7 +229,6 @@ pub fn local_service(
         public_url: None,
         resync_interval: Duration::from_secs(3600),
         jobs: 1,
-        limits: cairn::pipeline::Limits::default(),
         bot_login: None,
         catchup_window,
         access: cairn::commands::AccessPolicy::default(),
@@ -239,7 +238,10 @@ pub fn local_service(
     let service = cairn::service::Service::with_clock(
         options,
         Arc::new(cairn::metrics::Metrics::new()),
-        Arc::new(cairn::executor::LocalExecutor::new(None)),
+        Arc::new(cairn::backend::LocalBackend::new(
+            None,
+            cairn::pipeline::Limits::default(),
+        )),
         stop.clone(),
         clock,
     );
