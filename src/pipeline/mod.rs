@@ -21,12 +21,14 @@
 
 use std::time::Duration;
 
-pub mod machine;
+mod machine;
+mod observe;
+mod plan;
 pub mod status;
 
-pub use machine::{
-    decide, parse_time, timestamp, Action, AttemptState, Decision, Observed, RunPlan, StepPlan,
-    Waiting,
+pub use machine::decide;
+pub use plan::{
+    parse_time, timestamp, Action, AttemptState, Decision, Observed, RunPlan, StepPlan, Waiting,
 };
 pub use status::{PublishResult, RunPhase, RunStatus, StepPhase, StepStatus};
 
