@@ -35,10 +35,15 @@ impl Drop for Served {
 }
 
 fn serve(scratch: &Scratch) -> Served {
+    serve_with(scratch, &[])
+}
+
+fn serve_with(scratch: &Scratch, env: &[(&str, &str)]) -> Served {
     let mut command = common::cairn_command(
         &scratch.repo,
         &["serve", "--repo", ".", "--listen", "127.0.0.1:0"],
     );
+    command.envs(env.iter().copied());
     command
         .env("CAIRN_WEBHOOK_SECRET", "local-secret")
         .env("CAIRN_RESYNC_INTERVAL", "1s")
@@ -71,10 +76,14 @@ fn serve(scratch: &Scratch) -> Served {
 }
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "GET", path, "")
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = String::new();
@@ -158,4 +167,60 @@ fn a_commit_to_the_served_branch_yields_a_proposed_version() {
     let runs = scratch.cairn(&["runs", "--json"]);
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1);
+}
+
+/// A run that waited behind another (`concurrency = "queue"`) starts from
+/// the branch as it is when it leaves the queue: with `merge = "direct"` it
+/// builds on the pointer commit of the run before it, instead of failing
+/// because "the pointer changed on main while the run was going".
+#[test]
+fn queued_direct_runs_each_build_on_the_version_before() {
+    const TOKEN: &str = "queue-test-token";
+    let scratch = Scratch::with_config(
+        r#"[pipelines.log]
+dataset = "data/log.csv"
+merge = "direct"
+concurrency = "queue"
+
+[pipelines.log.tasks.append]
+command = ["sh", "-c", "echo \"$CAIRN_RUN_ID\" >> \"$CAIRN_DATASET\"; sleep 1"]
+"#,
+        &[],
+    );
+    let served = serve_with(&scratch, &[("CAIRN_API_TOKEN", TOKEN)]);
+    wait("readiness", || {
+        (get(served.addr, "/readyz").0 == 200).then_some(())
+    });
+    let start = scratch.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let auth = format!("Authorization: Bearer {TOKEN}\r\n");
+    for _ in 0..5 {
+        let (status, body) = request(served.addr, "POST", "/api/v1/pipelines/log/runs", &auth);
+        assert_eq!(status, 202, "{body}");
+    }
+    // Done when no run is unfinished and nothing is waiting.
+    let runs = wait("every run to end", || {
+        let out = scratch.cairn(&["runs", "--json"]);
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let runs = runs.as_array()?.clone();
+        let (_, body) = request(served.addr, "GET", "/api/v1/pipelines/log/runs", &auth);
+        let listing: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let slot = &listing["pipelines"][0];
+        let idle = slot.is_object() && slot["active"].is_null() && slot["waiting"].is_null();
+        let settled = runs.iter().all(|r| {
+            ["succeeded", "unchanged", "failed", "cancelled"]
+                .contains(&r["phase"].as_str().unwrap_or(""))
+        });
+        (idle && settled && runs.len() >= 2).then_some(runs)
+    });
+    for run in &runs {
+        assert_eq!(run["phase"], "succeeded", "{run:#}");
+    }
+    // One pointer commit per run, each on top of the one before.
+    let commits = scratch.git(&["rev-list", &format!("{start}..HEAD")]);
+    assert_eq!(commits.lines().count(), runs.len(), "{commits}");
+    // And every run appended to the version the run before it made.
+    let fetched = scratch.cairn(&["fetch", "data/log.csv"]);
+    common::assert_success(&fetched, "cairn fetch data/log.csv");
+    let rows = std::fs::read_to_string(scratch.repo.join("data/log.csv")).unwrap();
+    assert_eq!(rows.lines().count(), runs.len(), "{rows}");
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::mirror::{self, PushOutcome};
-use super::{bot_branch, Delivery, FileChange, Forge, ForgeError, GitRepo, Proposal};
+use super::{bot_branch, Delivery, Forge, ForgeError, GitRepo, Proposal};
 use crate::config::MergePolicy;
 use crate::github::{MergeMethod, MergeOutcome, RepoClient, Repository};
 use crate::store::{OpenPull, Store};
@@ -138,7 +138,8 @@ impl GitHubForge {
                     op: "fetch".into(),
                     reason: format!("the default branch {base_branch} does not exist"),
                 })?;
-            if already_landed(&repo, &proposal, &tip)? {
+            let changes = super::rebase::rebase(&repo, &proposal, &tip, &base_branch)?;
+            if changes.is_empty() {
                 return Ok(Built {
                     base: tip.clone(),
                     commit: tip,
@@ -146,8 +147,7 @@ impl GitHubForge {
                     landed: true,
                 });
             }
-            check_conflicts(&repo, &proposal, &tip, &base_branch)?;
-            let commit = repo.commit_changes(&tip, &proposal.changes, &proposal.message)?;
+            let commit = repo.commit_changes(&tip, &changes, &proposal.message)?;
             let bot = proposal.branch();
             let foreign = match repo.branch_tip(&bot)? {
                 Some(bot_tip) => repo.foreign_commits(&bot_tip, &tip)?,
@@ -397,43 +397,6 @@ struct Built {
     foreign: Vec<String>,
     /// The base already holds this version (`commit` is then the base).
     landed: bool,
-}
-
-/// The base moved since the run started and already holds exactly what this
-/// proposal writes: an earlier delivery of the same version landed (a run
-/// repeated after a crash finds its own merged pull request).
-fn already_landed(repo: &GitRepo, proposal: &Proposal, tip: &str) -> Result<bool, ForgeError> {
-    if tip == proposal.base {
-        return Ok(false);
-    }
-    for FileChange { path, content } in &proposal.changes {
-        if repo.read_file(tip, path)? != *content {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// The base moved since the run started: fine, unless the move touched a
-/// file this proposal writes (someone else changed the pointer).
-fn check_conflicts(
-    repo: &GitRepo,
-    proposal: &Proposal,
-    tip: &str,
-    branch: &str,
-) -> Result<(), ForgeError> {
-    if tip == proposal.base {
-        return Ok(());
-    }
-    for FileChange { path, .. } in &proposal.changes {
-        if repo.read_file(tip, path)? != repo.read_file(&proposal.base, path)? {
-            return Err(ForgeError::Conflict {
-                path: path.clone(),
-                branch: branch.to_string(),
-            });
-        }
-    }
-    Ok(())
 }
 
 fn landed(base_branch: &str, built: Built) -> Delivery {

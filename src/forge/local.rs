@@ -37,21 +37,16 @@ impl Forge for LocalForge {
 fn deliver(repo: &GitRepo, proposal: &Proposal) -> Result<Delivery, ForgeError> {
     let head = repo.head()?;
     // Build on where the branch is now, not where the run started: a commit
-    // that landed meanwhile is kept. It is only a conflict when that commit
-    // touched one of the files this proposal changes.
-    if head.commit != proposal.base {
-        for change in &proposal.changes {
-            if repo.read_file(&head.commit, &change.path)?
-                != repo.read_file(&proposal.base, &change.path)?
-            {
-                return Err(ForgeError::Conflict {
-                    path: change.path.clone(),
-                    branch: head.branch.clone().unwrap_or_else(|| "HEAD".into()),
-                });
-            }
-        }
+    // that landed meanwhile is kept (see `rebase` for when it conflicts).
+    let on = head.branch.clone().unwrap_or_else(|| "HEAD".into());
+    let changes = super::rebase::rebase(repo, proposal, &head.commit, &on)?;
+    if changes.is_empty() {
+        return Ok(Delivery::Landed {
+            branch: on,
+            commit: head.commit,
+        });
     }
-    let commit = repo.commit_changes(&head.commit, &proposal.changes, &proposal.message)?;
+    let commit = repo.commit_changes(&head.commit, &changes, &proposal.message)?;
     let branch = proposal.branch();
     match proposal.policy {
         MergePolicy::Review => {

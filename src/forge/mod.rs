@@ -15,10 +15,12 @@ mod git;
 mod github;
 mod local;
 pub mod mirror;
+mod rebase;
 
 pub use git::{FileChange, GitRepo, Head, PathCommit, RUN_TRAILER};
 pub use github::{GitHubForge, GitHubRepo, Merge};
 pub use local::LocalForge;
+pub use rebase::PIPELINE_TRAILER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {

@@ -1,6 +1,7 @@
 //! The pointer commit's message: a title a log reader can scan, the dataset
 //! change a reviewer needs, and trailers that mark the commit as cairn's (the
-//! service uses `Cairn-Run:` to ignore its own pushes).
+//! service uses `Cairn-Run:` to ignore its own pushes; `Cairn-Pipeline:`
+//! lets a newer run of the same pipeline build over it).
 
 use crate::config::Pipeline;
 use crate::dvc::Output;
@@ -49,7 +50,9 @@ pub fn commit_message(
         ));
     }
     format!(
-        "{title}\n\n{body}\n{} {run_id}\nCairn-Source: {source}\n",
-        crate::forge::RUN_TRAILER
+        "{title}\n\n{body}\n{} {run_id}\n{} {}\nCairn-Source: {source}\n",
+        crate::forge::RUN_TRAILER,
+        crate::forge::PIPELINE_TRAILER,
+        pipeline.name.as_str(),
     )
 }

@@ -82,6 +82,14 @@ impl Host for GitHubHost {
         })
     }
 
+    async fn branch_tip(&self, branch: &str) -> Result<Option<String>, HostError> {
+        self.repo.fetch().await.map_err(|e| self.err(e))?;
+        self.repo
+            .open()
+            .and_then(|r| r.branch_tip(branch))
+            .map_err(|e| self.err(e))
+    }
+
     fn open(&self) -> Result<GitRepo, ForgeError> {
         self.repo.open()
     }

@@ -50,6 +50,9 @@ pub trait Host: Send + Sync + 'static {
     fn state_dir(&self) -> PathBuf;
     /// Bring the local view up to date and report the default branch's tip.
     async fn sync(&self) -> Result<Tip, HostError>;
+    /// Where `branch` is now (fetched first when the repository is remote);
+    /// `None` when it does not exist.
+    async fn branch_tip(&self, branch: &str) -> Result<Option<String>, HostError>;
     /// Open the repository for reading commits (blocking; call from a
     /// blocking thread).
     fn open(&self) -> Result<GitRepo, ForgeError>;
@@ -138,6 +141,15 @@ impl Host for LocalHost {
             branch,
             commit: head.commit,
         })
+    }
+
+    async fn branch_tip(&self, branch: &str) -> Result<Option<String>, HostError> {
+        self.open()
+            .and_then(|repo| repo.branch_tip(branch))
+            .map_err(|source| HostError::Git {
+                repo: self.name.clone(),
+                source,
+            })
     }
 
     fn open(&self) -> Result<GitRepo, ForgeError> {

@@ -704,9 +704,18 @@ impl Service {
         job: runs::Job,
         cancel: CancellationToken,
     ) {
+        // The commit status stays on the commit that triggered the run, even
+        // when the run reads a newer tip (which holds that commit).
+        let trigger = job.tip.commit.clone();
+        let job = self.leave_queue(worker, job).await;
         let host = worker.host.as_ref();
         let pipeline = job.pipeline.as_str();
         let tip = &job.tip;
+        if tip.commit != trigger {
+            if let Err(e) = worker.store.set_status_commit(&run_id, &trigger) {
+                tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
+            }
+        }
         let context = format!("cairn/{pipeline}");
         let target_url = self.run_url(&run_id);
         let pending = Status {
@@ -715,7 +724,7 @@ impl Service {
             description: format!("running because {}", job.reason),
             target_url: target_url.clone(),
         };
-        self.status(host, &tip.commit, &pending).await;
+        self.status(host, &trigger, &pending).await;
 
         let started = Instant::now();
         let result = match host.source(tip, Arc::clone(&job.config)) {
@@ -767,7 +776,7 @@ impl Service {
         self.record(worker, pipeline, &run_id, started.elapsed(), &result);
         crate::failpoint::hit(crate::failpoint::Failpoint::RunFinished).await;
         let done = finished_status(&context, target_url, &result);
-        if self.status(host, &tip.commit, &done).await {
+        if self.status(host, &trigger, &done).await {
             if let Err(e) = worker.store.mark_status_reported(&run_id) {
                 tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
             }
@@ -790,7 +799,11 @@ impl Service {
         };
         for run in runs {
             let status = recorded_status(&run, self.run_url(&run.id));
-            if self.status(host, &run.source_commit, &status).await {
+            let commit = match worker.store.status_commit(&run.id) {
+                Ok(Some(commit)) => commit,
+                _ => run.source_commit.clone(),
+            };
+            if self.status(host, &commit, &status).await {
                 tracing::info!(repo = %host.name(), run = %run.id, "reported a run's final status late");
                 if let Err(e) = worker.store.mark_status_reported(&run.id) {
                     tracing::warn!(repo = %host.name(), "run store: {e}");

@@ -36,6 +36,62 @@ pub(super) struct Job {
 }
 
 impl Service {
+    /// The job as it leaves the queue: a run reads its branch as it is when
+    /// it starts, not as it was when it was triggered, since the run before
+    /// it may have moved it (a `direct` pointer commit), and a run that
+    /// waited behind it must build on that, not fail against it. The config
+    /// is read again only when the branch moved. A run followed on a cluster
+    /// keeps the commit it started from; a branch that cannot be read, or
+    /// whose pipelines.toml is broken now, leaves the job as it was.
+    pub(super) async fn leave_queue(&self, worker: &Worker, job: Job) -> Job {
+        if job.attach {
+            return job;
+        }
+        let host = &worker.host;
+        let commit = match host.branch_tip(&job.tip.branch).await {
+            Ok(Some(commit)) if commit != job.tip.commit => commit,
+            Ok(_) => return job,
+            Err(e) => {
+                tracing::warn!(repo = %host.name(), branch = %job.tip.branch, "reading the branch before a run: {e}");
+                return job;
+            }
+        };
+        let tip = Tip {
+            branch: job.tip.branch.clone(),
+            commit,
+        };
+        let config = match worker.current() {
+            Some(loaded) if loaded.tip == tip => Ok(loaded.config),
+            _ => {
+                let (host, commit) = (Arc::clone(host), tip.commit.clone());
+                tokio::task::spawn_blocking(move || {
+                    let repo = host.open().map_err(|e| e.to_string())?;
+                    crate::reconciler::RepoSource::load_config(&repo, &commit)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            }
+        };
+        match config {
+            Ok(config) => {
+                tracing::info!(
+                    repo = %host.name(),
+                    pipeline = %job.pipeline,
+                    from = %job.tip.commit,
+                    to = %tip.commit,
+                    "the branch moved while the run waited: it starts from the new tip"
+                );
+                Job { tip, config, ..job }
+            }
+            Err(e) => {
+                tracing::warn!(repo = %host.name(), commit = %tip.commit, "pipelines.toml at the new tip: {e}; the run keeps its commit");
+                job
+            }
+        }
+    }
+
     /// Offer a run to its pipeline's slot, under the pipeline's policy.
     pub(super) fn submit(&self, worker: &Worker, run_id: String, job: Job) -> Submitted {
         let policy = job

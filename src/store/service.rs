@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS statuses_reported (
     run_id TEXT PRIMARY KEY,
     reported_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS status_commits (
+    run_id TEXT PRIMARY KEY,
+    commit_sha TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS intents (
     run_id TEXT PRIMARY KEY,
     pipeline TEXT NOT NULL,
@@ -206,6 +210,30 @@ impl Store {
     }
 
     /// Records that the final commit status of `run_id` reached the forge.
+    /// The commit a run's commit status goes on, when it is not the commit
+    /// the run read: the commit that triggered a run which started later,
+    /// from a branch that had moved on (see the service's queue).
+    pub fn set_status_commit(&self, run_id: &str, commit: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO status_commits (run_id, commit_sha) VALUES (?1, ?2)",
+            params![run_id, commit],
+        )?;
+        Ok(())
+    }
+
+    /// The commit `run_id`'s status goes on, if [`Store::set_status_commit`]
+    /// named one.
+    pub fn status_commit(&self, run_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT commit_sha FROM status_commits WHERE run_id = ?1",
+                params![run_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn mark_status_reported(&self, run_id: &str) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT OR IGNORE INTO statuses_reported (run_id, reported_at) VALUES (?1, ?2)",
