@@ -22,6 +22,7 @@ use std::time::Duration;
 use cairn::k8s::controller::{self, Context};
 use cairn::k8s::throttle::Throttle;
 use cairn::k8s::{ExecutorSettings, Workspace};
+use fake_github::git;
 use fake_kube::{Behavior, Exec, FakeKube};
 use served::*;
 use support::server::{ACCESS_KEY, BUCKET, SECRET_KEY};
@@ -140,6 +141,26 @@ fn aws_env() -> Vec<(String, String)> {
 impl Cluster {
     fn serve(&self) -> Served {
         self.serve_stopping_at(None)
+    }
+
+    /// Another replica of the service on the same cluster and GitHub: its
+    /// own name and its own data folder (an emptyDir of its own).
+    fn serve_replica(&self, name: &str) -> Served {
+        let kubeconfig = self.kubeconfig.display().to_string();
+        let data = self.hosted.world.data.parent().unwrap().join(name);
+        let data = data.display().to_string();
+        let mut env: Vec<(&str, &str)> = vec![
+            ("CAIRN_EXECUTOR", "kubernetes"),
+            ("CAIRN_KUBERNETES_NAMESPACE", NS),
+            ("KUBECONFIG", &kubeconfig),
+            ("HOSTNAME", name),
+            ("CAIRN_DATA_DIR", &data),
+        ];
+        let aws = aws_env();
+        env.extend(aws.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let served = serve(&self.hosted.world, &self.hosted.fake, &env);
+        served.wait_ready();
+        served
     }
 
     /// `cairn serve`, stopping at `failpoint` if given (see cairn::failpoint).
@@ -562,4 +583,89 @@ fn count_objects(s3: &S3Server) -> usize {
             .unwrap_or(0)
     }
     walk(&s3.object_path(&format!("{PREFIX}/files")))
+}
+
+/// Two replicas of the service on one cluster both learn of the same push
+/// (GitHub delivers to one; the other finds it at its resync): the cluster
+/// runs it once, and exactly one replica delivers it: one pointer commit,
+/// one pull request, one final commit status.
+#[test]
+fn two_replicas_deliver_one_run_once() {
+    let c = cluster(
+        "mkdir -p data && cat etl/rows.csv > data/table.csv",
+        shared_claim(),
+    );
+    let mut a = c.serve_replica("replica-a");
+    let mut b = c.serve_replica("replica-b");
+    let rows = "id,name\n1,ada\n2,bob\n";
+    let (before, commit) = c.hosted.world.push(&[("etl/rows.csv", rows)], "Add bob");
+    let payload = push_payload(
+        &c.hosted.fake,
+        &c.hosted.world,
+        &before,
+        &commit,
+        &[commit_json(&commit, "Add bob", &["etl/rows.csv"])],
+    );
+    for replica in [&mut a, &mut b] {
+        let reply = replica.deliver("push", &payload);
+        assert_eq!(reply.status, 202, "{}", reply.body);
+    }
+    let context = format!("cairn/{PIPELINE}");
+    assert_eq!(
+        final_status(&c.hosted.fake, &commit, &context).state,
+        "success"
+    );
+    // Both replicas are done with the run: the deliverer and the other.
+    let run_id = format!("{PIPELINE}-{}", &commit[..12]);
+    for (name, replica) in [("replica-a", &a), ("replica-b", &b)] {
+        wait(
+            &format!("{name} to finish the run"),
+            Duration::from_secs(60),
+            || {
+                let reply = replica.get(&format!("/api/v1/runs/{run_id}"));
+                let json: serde_json::Value = serde_json::from_str(&reply.body).ok()?;
+                (json["run"]["phase"] == "succeeded").then_some(())
+            },
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    assert_eq!(c.pipeline_runs().len(), 1, "one PipelineRun");
+    let pulls = c.hosted.fake.pulls(REPO);
+    assert_eq!(pulls.len(), 1, "one pull request: {pulls:#?}");
+    let pull_writes = c
+        .hosted
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/pulls") && matches!(r.method.as_str(), "POST" | "PATCH"))
+        .count();
+    assert_eq!(
+        pull_writes, 1,
+        "one pull request created, none updated again"
+    );
+    let finals: Vec<_> = c
+        .hosted
+        .fake
+        .statuses(REPO, &commit)
+        .into_iter()
+        .filter(|s| s.context == context && s.state != "pending")
+        .collect();
+    assert_eq!(finals.len(), 1, "one final commit status: {finals:#?}");
+    let proposal = format!("refs/heads/cairn/{PIPELINE}");
+    let tip = git::branch_sha(&c.hosted.world.origin, &format!("cairn/{PIPELINE}"))
+        .unwrap_or_else(|| panic!("no {proposal}"));
+    assert_eq!(
+        git::parents(&c.hosted.world.origin, &tip),
+        std::slice::from_ref(&commit),
+        "one pointer commit, on the person's commit"
+    );
+    let run = &c.pipeline_runs()[0];
+    let deliverer = run["metadata"]["annotations"]["cairn.dev/delivered"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        ["replica-a", "replica-b"].contains(&deliverer),
+        "the PipelineRun names its deliverer: {run:#}"
+    );
 }

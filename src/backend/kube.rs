@@ -10,27 +10,41 @@
 //! the same state machine as a local run, on pods.
 
 use std::path::Path;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{failure, BackendError, Executed, RunJob, Watch};
+use super::{failure, BackendError, Deliverer, Executed, RunJob, Watch};
 use crate::dataset::{self, PublishReport};
 use crate::dvc::{ObjectId, Output};
 use crate::k8s::crd::{PipelineRun, SourceTree, StepPhase, FETCH_STEP, PUBLISH_STEP};
-use crate::k8s::runs::{run_name, Runs};
+use crate::k8s::runs::{run_name, Claim, Runs};
 use crate::k8s::RunPhase as KubePhase;
 use crate::store::RunPhase;
+
+/// How long a replica waits for another that claimed a run's delivery to
+/// say it is done, before it takes the delivery over (the other may have
+/// gone for good). A delivery takes seconds; a replica that claimed and
+/// restarts resumes its own claim at once.
+const TAKE_OVER_AFTER: Duration = Duration::from_secs(600);
 
 pub struct KubeBackend {
     runs: Runs,
     /// The service's shutdown: when it fires, a run is left to the cluster,
     /// not cancelled, and the next process of the service follows it again.
     detach: CancellationToken,
+    /// This replica's name (its pod's), stable across restarts of its
+    /// container: who claims a run's delivery.
+    identity: String,
 }
 
 impl KubeBackend {
-    pub fn new(runs: Runs, detach: CancellationToken) -> KubeBackend {
-        KubeBackend { runs, detach }
+    pub fn new(runs: Runs, detach: CancellationToken, identity: String) -> KubeBackend {
+        KubeBackend {
+            runs,
+            detach,
+            identity,
+        }
     }
 }
 
@@ -102,6 +116,36 @@ impl super::RunBackend for KubeBackend {
 
     fn outlives_the_service(&self) -> bool {
         true
+    }
+
+    async fn claim_delivery(&self, run_id: &str) -> Result<Deliverer, BackendError> {
+        let waited = std::time::Instant::now();
+        loop {
+            let take_over = waited.elapsed() >= TAKE_OVER_AFTER;
+            match self
+                .runs
+                .claim_delivery(run_id, &self.identity, take_over)
+                .await?
+            {
+                Claim::Ours => return Ok(Deliverer::Us),
+                Claim::Delivered { by } => return Ok(Deliverer::Other { by }),
+                Claim::Theirs { by } => {
+                    tracing::debug!(run = %run_id, deliverer = %by, "another replica delivers this run; waiting for it");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = self.detach.cancelled() => {
+                            return Err(BackendError::Cancelled {
+                                reason: "the service stopped; the run goes on in the cluster".into(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn delivered(&self, run_id: &str) -> Result<(), BackendError> {
+        Ok(self.runs.mark_delivered(run_id, &self.identity).await?)
     }
 }
 

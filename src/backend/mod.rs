@@ -83,6 +83,29 @@ pub trait RunBackend: Send + Sync {
     /// cluster's does: a restarted service follows it again), rather than
     /// dying with it (a local run is run again).
     fn outlives_the_service(&self) -> bool;
+
+    /// Who delivers run `run_id`, whose steps are done. Several processes
+    /// may follow one run (replicas of the service on one cluster), and
+    /// exactly one may hand its pointer to the forge. A local run has only
+    /// the process that ran it.
+    async fn claim_delivery(&self, _run_id: &str) -> Result<Deliverer, BackendError> {
+        Ok(Deliverer::Us)
+    }
+
+    /// Says that this process delivered run `run_id`.
+    async fn delivered(&self, _run_id: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// Who hands a finished run's pointer to the forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deliverer {
+    Us,
+    /// Another replica of the service (by its name) delivers or delivered it.
+    Other {
+        by: String,
+    },
 }
 
 /// What stops a run's steps.

@@ -121,6 +121,7 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
             Arc::new(KubeBackend::new(
                 cairn::k8s::runs::Runs::new(client, namespace),
                 shutdown.clone(),
+                replica_name(),
             ))
         }
         settings::ExecutorKind::Local => {
@@ -259,4 +260,16 @@ pub(super) async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// This replica's name: its pod's (`HOSTNAME`, which Kubernetes sets to the
+/// pod name and keeps across container restarts), else the machine's.
+fn replica_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("cairn-{}", std::process::id()))
 }

@@ -40,6 +40,9 @@ pub struct GitHubRepo {
     /// burst of pushes that failed runs. The guard moves into the blocking
     /// task, so a cancelled run cannot release it while git still works.
     writing: Arc<tokio::sync::Mutex<()>>,
+    /// Lock files a killed process left are removed before this process
+    /// first writes the mirror.
+    unlocked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl GitHubRepo {
@@ -49,7 +52,29 @@ impl GitHubRepo {
             mirror_dir,
             info: tokio::sync::RwLock::new(None),
             writing: Arc::new(tokio::sync::Mutex::new(())),
+            unlocked: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// Takes the mirror's write lock; the first time in this process, also
+    /// clears the ref locks a killed predecessor left.
+    async fn write_lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        let guard = Arc::clone(&self.writing).lock_owned().await;
+        if !self
+            .unlocked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            match mirror::remove_stale_locks(&self.mirror_dir) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(mirror = %self.mirror_dir.display(), "removed {n} lock file(s) a stopped process left")
+                }
+                Err(e) => {
+                    tracing::warn!(mirror = %self.mirror_dir.display(), "clearing stale lock files: {e}")
+                }
+            }
+        }
+        guard
     }
 
     /// The repository as GitHub describes it now (default branch, clone URL).
@@ -72,7 +97,7 @@ impl GitHubRepo {
         let info = self.info().await?;
         let token = self.client.git_token().await?;
         let dir = self.mirror_dir.clone();
-        let writing = Arc::clone(&self.writing).lock_owned().await;
+        let writing = self.write_lock().await;
         blocking(move || {
             let _writing = writing;
             let repo = mirror::open_or_clone(&dir, &info.clone_url, Some(token.expose()))?;
@@ -116,7 +141,7 @@ impl GitHubForge {
         let token = self.repo.client.git_token().await?;
         let dir = self.repo.mirror_dir.clone();
         let (branch, commit) = (branch.to_string(), commit.to_string());
-        let writing = Arc::clone(&self.repo.writing).lock_owned().await;
+        let writing = self.repo.write_lock().await;
         blocking(move || {
             let _writing = writing;
             let repo = GitRepo::open_bare(&dir)?;

@@ -44,6 +44,48 @@ pub fn open_or_clone(dir: &Path, url: &str, token: Option<&str>) -> Result<GitRe
     Ok(repo)
 }
 
+/// Removes the lock files a killed process left in the mirror at `dir`.
+/// libgit2 writes a ref through `<ref>.lock` and fails at once while that
+/// file exists, so one process killed mid-fetch would make every later
+/// fetch fail for ever. Call it only before this process has written the
+/// mirror: the data directory is one process's, so any lock found then is
+/// stale. Returns how many were removed.
+pub fn remove_stale_locks(dir: &Path) -> std::io::Result<usize> {
+    fn walk(dir: &Path, removed: &mut usize) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(&path, removed)?;
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                std::fs::remove_file(&path)?;
+                *removed += 1;
+            }
+        }
+        Ok(())
+    }
+    let mut removed = 0;
+    for top in [
+        "packed-refs.lock",
+        "config.lock",
+        "shallow.lock",
+        "HEAD.lock",
+    ] {
+        match std::fs::remove_file(dir.join(top)) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    walk(&dir.join("refs"), &mut removed)?;
+    Ok(removed)
+}
+
 /// Bring every branch up to date with the hosted repository.
 pub fn fetch(repo: &GitRepo, token: Option<&str>) -> Result<(), ForgeError> {
     let mut remote = repo.raw().find_remote(REMOTE)?;
@@ -276,5 +318,18 @@ mod tests {
         .err()
         .expect("no such repository");
         assert!(err.to_string().starts_with("git fetch: "), "{err}");
+    }
+
+    #[test]
+    fn a_lock_left_by_a_killed_fetch_does_not_block_the_next_one() {
+        let (tmp, _url, mirror) = hosted();
+        let dir = tmp.path().join("mirror.git");
+        // What a fetch killed half-way through a ref update leaves behind.
+        std::fs::create_dir_all(dir.join("refs/heads/cairn")).unwrap();
+        std::fs::write(dir.join("refs/heads/cairn/p.lock"), "").unwrap();
+        std::fs::write(dir.join("packed-refs.lock"), "").unwrap();
+        assert_eq!(remove_stale_locks(&dir).unwrap(), 2);
+        fetch(&mirror, None).unwrap();
+        assert_eq!(remove_stale_locks(&dir).unwrap(), 0);
     }
 }

@@ -16,6 +16,22 @@ use super::Error;
 /// Annotation holding a run's exact id: the object's name is the id made a
 /// valid Kubernetes name, which may have lost characters.
 pub const ANNOTATION_RUN_ID: &str = "cairn.dev/run-id";
+/// Annotation naming the replica of the service that delivers a finished
+/// run (its pointer commit, pull request and commit status).
+pub const ANNOTATION_DELIVERER: &str = "cairn.dev/deliverer";
+/// Annotation set once the run's delivery is done, naming who did it.
+pub const ANNOTATION_DELIVERED: &str = "cairn.dev/delivered";
+
+/// Who delivers a finished run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This replica: it won the claim, or held it before a restart.
+    Ours,
+    /// Another replica holds the claim and has not said it is done.
+    Theirs { by: String },
+    /// Delivered already, by `by`.
+    Delivered { by: String },
+}
 
 /// The PipelineRun name of the service's run `run_id`: deterministic, so a
 /// second trigger of the same run (a retried delivery, a restarted service)
@@ -63,6 +79,71 @@ impl Runs {
     /// run's pods and marks its unfinished steps cancelled.
     pub async fn cancel(&self, run_id: &str) -> Result<(), Error> {
         let patch = serde_json::json!({"spec": {"cancel": true}});
+        self.api
+            .patch(
+                &run_name(run_id),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Claims the delivery of run `run_id` for replica `identity`. Several
+    /// replicas may follow one run (each found the same push), and exactly
+    /// one may deliver it: the claim is an annotation written with the
+    /// resourceVersion just read as a precondition, so of two replicas
+    /// claiming at once one write is refused with 409, and that replica
+    /// reads the winner's name. `take_over`: claim even if another replica
+    /// holds it (it claimed long ago and never said it was done).
+    pub async fn claim_delivery(
+        &self,
+        run_id: &str,
+        identity: &str,
+        take_over: bool,
+    ) -> Result<Claim, Error> {
+        let name = run_name(run_id);
+        loop {
+            let run = self.api.get(&name).await?;
+            let annotation = |key: &str| {
+                run.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(key))
+                    .cloned()
+            };
+            if let Some(by) = annotation(ANNOTATION_DELIVERED) {
+                return Ok(Claim::Delivered { by });
+            }
+            match annotation(ANNOTATION_DELIVERER) {
+                Some(by) if by == identity => return Ok(Claim::Ours),
+                Some(by) if !take_over => return Ok(Claim::Theirs { by }),
+                _ => {}
+            }
+            let patch = serde_json::json!({
+                "metadata": {
+                    "resourceVersion": run.metadata.resource_version,
+                    "annotations": { ANNOTATION_DELIVERER: identity },
+                }
+            });
+            match self
+                .api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(Claim::Ours),
+                // Someone wrote first: read again and see who.
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Records that `identity` delivered run `run_id`.
+    pub async fn mark_delivered(&self, run_id: &str, identity: &str) -> Result<(), Error> {
+        let patch = serde_json::json!({
+            "metadata": { "annotations": { ANNOTATION_DELIVERED: identity } }
+        });
         self.api
             .patch(
                 &run_name(run_id),

@@ -42,6 +42,9 @@ pub enum RunError {
     BadRunId { run_id: String },
     #[error("a run with id {run_id} already exists; nothing to do")]
     Duplicate { run_id: String },
+    /// Several replicas followed the run; another one delivers it.
+    #[error("the run's steps are done; replica {by} delivers it")]
+    DeliveredElsewhere { by: String },
     #[error("{}", .reasons.join("\n"))]
     TasksFailed { reasons: Vec<String> },
     #[error("{reason}")]

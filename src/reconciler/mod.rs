@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Executed, RunBackend, RunJob};
+use crate::backend::{Deliverer, Executed, RunBackend, RunJob};
 use crate::config::{MergePolicy, Pipeline};
 use crate::dataset::{self, PublishReport};
 use crate::dvc::Output;
@@ -104,7 +104,15 @@ pub async fn run(
     let result = async {
         held = permit(ctx, cancel).await?;
         let executed = execute(&run, source, request, ctx, cancel).await?;
+        if let Deliverer::Other { by } = ctx.backend.claim_delivery(&run.run_id).await? {
+            return Err(RunError::DeliveredElsewhere { by });
+        }
         let delivery = deliver(&run, source, request, ctx, &executed).await?;
+        if let Err(e) = ctx.backend.delivered(&run.run_id).await {
+            // Only costs another replica a wait: it would find this
+            // delivery landed when it takes the claim over.
+            tracing::warn!(run = %run.run_id, "recording the delivery: {e}");
+        }
         Ok((executed, delivery))
     }
     .await;
@@ -339,10 +347,11 @@ fn finish(
             },
         ),
         Err(e) => (
-            if matches!(e, RunError::Cancelled { .. }) {
-                RunPhase::Cancelled
-            } else {
-                RunPhase::Failed
+            match e {
+                RunError::Cancelled { .. } => RunPhase::Cancelled,
+                // This replica's record of a run another one delivers.
+                RunError::DeliveredElsewhere { .. } => RunPhase::Succeeded,
+                _ => RunPhase::Failed,
             },
             RunResult {
                 error: Some(e.to_string()),

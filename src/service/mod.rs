@@ -768,9 +768,16 @@ impl Service {
         if let Err(e) = worker.store.drop_intent(&run_id) {
             tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
         }
-        if let Err(RunError::Duplicate { .. }) = &result {
+        if let Err(e @ (RunError::Duplicate { .. } | RunError::DeliveredElsewhere { .. })) = &result
+        {
             // Another replica or an earlier process has it: not ours to report.
-            tracing::debug!(repo = %host.name(), %pipeline, run = %run_id, "already recorded");
+            tracing::info!(repo = %host.name(), %pipeline, run = %run_id, "{e}");
+            if matches!(e, RunError::DeliveredElsewhere { .. }) {
+                // Its deliverer reports the status, not this record.
+                if let Err(e) = worker.store.mark_status_reported(&run_id) {
+                    tracing::warn!(repo = %host.name(), run = %run_id, "run store: {e}");
+                }
+            }
             return;
         }
         self.record(worker, pipeline, &run_id, started.elapsed(), &result);
