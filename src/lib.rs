@@ -26,12 +26,12 @@ pub mod forge;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod github;
+pub mod http;
 pub mod k8s;
 pub mod metrics;
 pub mod pipeline;
 pub mod reconciler;
 pub mod remote;
-pub mod server;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -862,40 +862,6 @@ impl Service {
     }
 }
 
-impl crate::server::EventSink for Service {
-    fn submit(
-        &self,
-        delivery: crate::triggers::DeliveryId,
-        event: Event,
-    ) -> Result<(), crate::server::SinkError> {
-        match self.accept(&event) {
-            Ok(Accepted::Woken { repo }) => {
-                tracing::debug!(delivery = delivery.as_str(), event = event.name(), %repo, "queued");
-                Ok(())
-            }
-            Ok(Accepted::Ignored(why)) => {
-                tracing::debug!(
-                    delivery = delivery.as_str(),
-                    event = event.name(),
-                    "ignored: {why}"
-                );
-                Ok(())
-            }
-            Err(Rejected::Full { repo }) => {
-                tracing::warn!(delivery = delivery.as_str(), %repo, "refused: queue full");
-                Err(crate::server::SinkError::Full)
-            }
-            Err(Rejected::ShuttingDown) => Err(crate::server::SinkError::ShuttingDown),
-        }
-    }
-}
-
-impl crate::server::Readiness for Service {
-    fn check(&self) -> Result<(), String> {
-        self.ready()
-    }
-}
-
 impl Service {
     /// A run by id, from whichever served repository has it, with its
     /// attempts.
