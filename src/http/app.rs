@@ -12,7 +12,7 @@ use axum::Router;
 
 use super::health::{self, Readiness};
 use super::webhook::{self, EventSink, Intake, Limits, SinkError};
-use super::{metrics, Dedup};
+use super::{api, metrics, Dedup};
 use crate::metrics::Metrics;
 use crate::service::{Accepted, Rejected, Service};
 use crate::triggers::{DeliveryId, Event, WebhookSecret};
@@ -61,7 +61,7 @@ impl Parts {
 
     /// The run API, answered by `service`.
     pub fn with_run_api(mut self, service: Arc<Service>) -> Self {
-        self.run_api = Some(crate::service::api::routes(service));
+        self.run_api = Some(api::routes(service));
         self
     }
 

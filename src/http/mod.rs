@@ -10,11 +10,14 @@
 //!   [`Readiness::check`], `200` or `503` with the reason (`health.rs`).
 //! - `GET /metrics`: [`Metrics::encode`](crate::metrics::Metrics::encode),
 //!   Prometheus text format (`metrics.rs`).
+//! - `GET /api/v1/runs/{id}`, `GET` and `POST /api/v1/pipelines/{name}/runs`:
+//!   the run API (`api.rs`), JSON.
 //!
 //! [`app`] builds the router from its [`Parts`]; [`serve`] runs it with
 //! graceful shutdown. Handlers hold no logic of the service's: they parse the
 //! request, call a plain method, and turn its answer into a response.
 
+mod api;
 mod app;
 mod dedup;
 mod health;
