@@ -12,8 +12,9 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use cairn::dashboard::{self, Catalog, Served};
+use cairn::dashboard::{Catalog, Served};
 use cairn::github::Secret;
+use cairn::http::dashboard;
 use cairn::service::LocalHost;
 use cairn::store::{RunPhase, Store};
 use common::{assert_failure, assert_success, Scratch};

@@ -182,7 +182,7 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
         .with_run_api(Arc::clone(&service))
         .with_dashboard(
             Arc::clone(&service) as Arc<dyn dashboard::Catalog>,
-            dashboard::Options { redact },
+            http::dashboard::Options { redact },
         ),
     );
     let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -20,14 +20,13 @@
 //!
 //! Layers: `collect.rs` (IO: store, git, log files) builds the values of
 //! `model.rs`; `render.rs` and `svg.rs` turn them into HTML (pure);
-//! `routes.rs` is the axum edge. The service is reached only through
+//! the axum edge is `crate::http`'s `dashboard.rs`. The service is reached only through
 //! [`Catalog`], so tests serve any repositories they like.
 
-mod collect;
-mod html;
+pub(crate) mod collect;
+pub(crate) mod html;
 mod model;
-mod render;
-mod routes;
+pub(crate) mod render;
 mod svg;
 
 pub use collect::Served;
@@ -36,7 +35,10 @@ pub use model::{
     TaskRow, TaskState, VersionEntry, VersionView,
 };
 pub use render::{document, Rendered};
-pub use routes::{routes, Options};
+
+/// The dashboard's stylesheet and script, served beside its pages.
+pub(crate) const STYLE: &str = include_str!("assets/dashboard.css");
+pub(crate) const SCRIPT: &str = include_str!("assets/dashboard.js");
 
 /// Why a page could not be built. Shown to the reader as a 500 with this
 /// text (which holds no secret: store and git errors name paths and ids).

@@ -12,7 +12,7 @@ use axum::Router;
 
 use super::health::{self, Readiness};
 use super::webhook::{self, EventSink, Intake, Limits, SinkError};
-use super::{api, metrics, Dedup};
+use super::{api, dashboard, metrics, Dedup};
 use crate::metrics::Metrics;
 use crate::service::{Accepted, Rejected, Service};
 use crate::triggers::{DeliveryId, Event, WebhookSecret};
@@ -69,9 +69,9 @@ impl Parts {
     pub fn with_dashboard(
         mut self,
         catalog: Arc<dyn crate::dashboard::Catalog>,
-        options: crate::dashboard::Options,
+        options: dashboard::Options,
     ) -> Self {
-        self.dashboard = Some(crate::dashboard::routes(catalog, options));
+        self.dashboard = Some(dashboard::routes(catalog, options));
         self
     }
 }

@@ -12,6 +12,9 @@
 //!   Prometheus text format (`metrics.rs`).
 //! - `GET /api/v1/runs/{id}`, `GET` and `POST /api/v1/pipelines/{name}/runs`:
 //!   the run API (`api.rs`), JSON.
+//! - `GET /`, `/pipelines/{name}`, `/runs/{id}`, `/runs/{id}/diff` and the
+//!   two assets: the dashboard (`dashboard.rs`; the pages themselves are
+//!   built by [`crate::dashboard`]).
 //!
 //! [`app`] builds the router from its [`Parts`]; [`serve`] runs it with
 //! graceful shutdown. Handlers hold no logic of the service's: they parse the
@@ -19,6 +22,7 @@
 
 mod api;
 mod app;
+pub mod dashboard;
 mod dedup;
 mod health;
 mod metrics;

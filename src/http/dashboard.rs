@@ -1,6 +1,7 @@
-//! The dashboard's HTTP edge: GET routes only, each building its page on a
-//! blocking thread (SQLite and git2 block) and answering HTML with headers
-//! that keep it read-only and script-safe.
+//! The dashboard's HTTP edge (its pages are built by `crate::dashboard`):
+//! GET routes only, each building its page on a blocking thread (SQLite and
+//! git2 block) and answering HTML with headers that keep it read-only and
+//! script-safe.
 
 use std::sync::Arc;
 
@@ -12,9 +13,9 @@ use axum::Router;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::collect::{self, Served};
-use super::render::{self, Rendered, SCRIPT_PATH, STYLE_PATH};
-use super::Catalog;
+use crate::dashboard::collect::{self, Served};
+use crate::dashboard::render::{self, Rendered, SCRIPT_PATH, STYLE_PATH};
+use crate::dashboard::{Catalog, DashboardError, SCRIPT, STYLE};
 use crate::github::Secret;
 
 /// Settings of the dashboard.
@@ -35,9 +36,6 @@ struct Dashboard {
 /// would not run even if escaping failed somewhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-const STYLE: &str = include_str!("assets/dashboard.css");
-const SCRIPT: &str = include_str!("assets/dashboard.js");
 
 /// `GET /`, `/pipelines/{name}`, `/runs/{id}`, `/runs/{id}/diff` and the two
 /// assets, to be merged into the server's router.
@@ -118,7 +116,7 @@ fn html(status: StatusCode, page: &Rendered, fragment: bool) -> Response {
 /// `None`, or a 500 naming the error.
 async fn page<F>(what: String, fragment: bool, build: F) -> Response
 where
-    F: FnOnce() -> Result<Option<Rendered>, super::DashboardError> + Send + 'static,
+    F: FnOnce() -> Result<Option<Rendered>, DashboardError> + Send + 'static,
 {
     match tokio::task::spawn_blocking(build).await {
         Ok(Ok(Some(page))) => html(StatusCode::OK, &page, fragment),
@@ -129,7 +127,7 @@ where
                 title: "Error".into(),
                 main: format!(
                     "<h1>Something went wrong</h1><pre class=\"error\">{}</pre>",
-                    super::html::esc(&e.to_string())
+                    crate::dashboard::html::esc(&e.to_string())
                 ),
                 poll: None,
             };
