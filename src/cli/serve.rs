@@ -10,7 +10,6 @@ use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
 use cairn::backend::{KubeBackend, LocalBackend, RunBackend};
-use cairn::dashboard;
 use cairn::github::{GitHub, Secret};
 use cairn::http::{self, Dedup, Parts};
 use cairn::metrics::Metrics;
@@ -181,7 +180,7 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
         .with_limits((&settings.webhook).into())
         .with_run_api(Arc::clone(&service))
         .with_dashboard(
-            Arc::clone(&service) as Arc<dyn dashboard::Catalog>,
+            Arc::clone(&service) as Arc<dyn service::ReadModel>,
             http::dashboard::Options { redact },
         ),
     );

@@ -14,7 +14,7 @@ use super::health::{self, Readiness};
 use super::webhook::{self, EventSink, Intake, Limits, SinkError};
 use super::{api, dashboard, metrics, Dedup};
 use crate::metrics::Metrics;
-use crate::service::{Accepted, Rejected, Service};
+use crate::service::{Accepted, ReadModel, Rejected, Service};
 use crate::triggers::{DeliveryId, Event, WebhookSecret};
 
 /// What the app is built from. The webhook intake, the probes and
@@ -65,13 +65,13 @@ impl Parts {
         self
     }
 
-    /// The dashboard's pages.
+    /// The dashboard's pages, read from `model`.
     pub fn with_dashboard(
         mut self,
-        catalog: Arc<dyn crate::dashboard::Catalog>,
+        model: Arc<dyn ReadModel>,
         options: dashboard::Options,
     ) -> Self {
-        self.dashboard = Some(dashboard::routes(catalog, options));
+        self.dashboard = Some(dashboard::routes(model, options));
         self
     }
 }

@@ -1,6 +1,6 @@
 //! The dashboard's HTTP edge (its pages are built by `crate::dashboard`):
 //! GET routes only, each building its page on a blocking thread (SQLite and
-//! git2 block) and answering HTML with headers that keep it read-only and
+//! git block) and answering HTML with headers that keep it read-only and
 //! script-safe.
 
 use std::sync::Arc;
@@ -13,10 +13,11 @@ use axum::Router;
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::dashboard::collect::{self, Served};
+use crate::dashboard::collect;
 use crate::dashboard::render::{self, Rendered, SCRIPT_PATH, STYLE_PATH};
-use crate::dashboard::{Catalog, DashboardError, SCRIPT, STYLE};
+use crate::dashboard::{DashboardError, SCRIPT, STYLE};
 use crate::github::Secret;
+use crate::service::{ReadModel, ServedRepo};
 
 /// Settings of the dashboard.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +29,7 @@ pub struct Options {
 }
 
 struct Dashboard {
-    catalog: Arc<dyn Catalog>,
+    model: Arc<dyn ReadModel>,
     redact: Vec<Secret>,
 }
 
@@ -39,9 +40,9 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// `GET /`, `/pipelines/{name}`, `/runs/{id}`, `/runs/{id}/diff` and the two
 /// assets, to be merged into the server's router.
-pub fn routes(catalog: Arc<dyn Catalog>, options: Options) -> Router {
+pub fn routes(model: Arc<dyn ReadModel>, options: Options) -> Router {
     let state = Arc::new(Dashboard {
-        catalog,
+        model,
         redact: options.redact,
     });
     Router::new()
@@ -69,7 +70,7 @@ impl Params {
     }
 
     /// The repositories to look in: the one named, or all of them.
-    fn candidates(&self, all: Vec<Served>) -> Vec<Served> {
+    fn candidates(&self, all: Vec<ServedRepo>) -> Vec<ServedRepo> {
         match &self.repo {
             Some(name) => all
                 .into_iter()
@@ -140,7 +141,7 @@ where
 async fn overview(State(d): State<Arc<Dashboard>>, Query(q): Query<Params>) -> Response {
     let fragment = q.fragment();
     page("the overview".into(), fragment, move || {
-        let o = collect::overview(&q.candidates(d.catalog.repositories()), Utc::now());
+        let o = collect::overview(&q.candidates(d.model.repositories()), Utc::now());
         Ok(Some(render::overview(&o)))
     })
     .await
@@ -153,7 +154,7 @@ async fn pipeline(
 ) -> Response {
     let fragment = q.fragment();
     page(format!("No pipeline {name:?} here."), fragment, move || {
-        for served in q.candidates(d.catalog.repositories()) {
+        for served in q.candidates(d.model.repositories()) {
             if let Some(p) = collect::pipeline_page(&served, &name, Utc::now())? {
                 return Ok(Some(render::pipeline(&p)));
             }
@@ -170,7 +171,7 @@ async fn run(
 ) -> Response {
     let fragment = q.fragment();
     page(format!("No run {id:?} here."), fragment, move || {
-        for served in q.candidates(d.catalog.repositories()) {
+        for served in q.candidates(d.model.repositories()) {
             if let Some(p) = collect::run_page(&served, &id, Utc::now(), &d.redact)? {
                 return Ok(Some(render::run(&p)));
             }
@@ -192,7 +193,7 @@ async fn diff(
         ),
         fragment,
         move || {
-            for served in q.candidates(d.catalog.repositories()) {
+            for served in q.candidates(d.model.repositories()) {
                 if let Some((pipeline, text)) = collect::diff_text(&served, &id)? {
                     return Ok(Some(render::diff(served.name(), &id, &pipeline, &text)));
                 }
