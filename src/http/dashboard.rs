@@ -39,7 +39,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// `GET /`, `/pipelines/{name}`, `/runs/{id}`, `/runs/{id}/diff` and the two
-/// assets, to be merged into the server's router.
+/// assets, read from `model`. [`app`](fn@super::app) merges them with the other
+/// routes; tests drive them alone.
 pub fn routes(model: Arc<dyn ReadModel>, options: Options) -> Router {
     let state = Arc::new(Dashboard {
         model,

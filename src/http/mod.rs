@@ -1,5 +1,5 @@
 //! The HTTP side of `cairn serve` (axum): every route, one file per concern,
-//! put together in one place ([`app`]).
+//! put together in one place ([`app`](fn@app)).
 //!
 //! Routes:
 //! - `POST /webhook`: GitHub deliveries (`webhook.rs`): verified,
@@ -16,7 +16,7 @@
 //!   two assets: the dashboard (`dashboard.rs`; the pages themselves are
 //!   built by [`crate::dashboard`]).
 //!
-//! [`app`] builds the router from its [`Parts`]; [`serve`] runs it with
+//! [`app`](fn@app) builds the router from its [`Parts`]; [`serve`] runs it with
 //! graceful shutdown. Handlers hold no logic of the service's: they parse the
 //! request, call a plain method, and turn its answer into a response.
 
