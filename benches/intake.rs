@@ -37,8 +37,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cairn::http::{app, serve, Dedup, EventSink, Parts, Readiness, SinkError};
 use cairn::metrics::Metrics;
-use cairn::server::{router, serve, AppState, Dedup, EventSink, Readiness, SinkError};
 use cairn::settings::{init_tracing, Env, LogFormat};
 use cairn::triggers::{DeliveryId, Event, WebhookSecret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,7 +100,7 @@ fn run_server(data_dir: &Path, log: &str) {
     runtime.block_on(async {
         let dedup = Arc::new(Dedup::open(data_dir, DEDUP_CAPACITY).expect("delivery log"));
         let sink = Arc::new(CountingSink(AtomicU64::new(0)));
-        let state = AppState::new(
+        let parts = Parts::new(
             Some(WebhookSecret::new(SECRET).unwrap()),
             dedup.clone(),
             sink.clone(),
@@ -119,7 +119,7 @@ fn run_server(data_dir: &Path, log: &str) {
             })
             .await;
         };
-        serve(listener, router(state), stdin_closed)
+        serve(listener, app(parts), stdin_closed)
             .await
             .expect("serve");
         let log = dedup.clone();

@@ -10,7 +10,12 @@
 //! - [`k8s`]: Kubernetes mode: PipelineRuns reconciled into one pod per step.
 //! - [`forge`]: where pointer commits go (a local git repository).
 //! - [`store`]: run history (SQLite).
-//! - [`dashboard`]: the read-only HTML pages `cairn serve` shows (pure rendering, IO at its edge).
+//! - [`service`]: `cairn serve`'s engine: a worker per served repository, plain methods for
+//!   its triggers, and the read model ([`service::ReadModel`]) read-only views go through.
+//! - [`dashboard`]: the read-only HTML pages `cairn serve` shows, built from the read model
+//!   (pure rendering; no git).
+//! - [`http`]: every route of `cairn serve` (webhook, probes, metrics, run API, dashboard),
+//!   one file per concern, put together by [`http::app`](fn@http::app).
 //! - [`commands`]: `/cairn` slash-commands in comments, and who may use them (pure).
 //! - [`reconciler`]: the one place that carries out a run's decisions through the traits above.
 
@@ -26,12 +31,12 @@ pub mod forge;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod github;
+pub mod http;
 pub mod k8s;
 pub mod metrics;
 pub mod pipeline;
 pub mod reconciler;
 pub mod remote;
-pub mod server;
 pub mod service;
 pub mod settings;
 pub mod store;

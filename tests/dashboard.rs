@@ -12,9 +12,9 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use cairn::dashboard::{self, Catalog, Served};
 use cairn::github::Secret;
-use cairn::service::LocalHost;
+use cairn::http::dashboard;
+use cairn::service::{LocalHost, ReadModel, ServedRepo};
 use cairn::store::{RunPhase, Store};
 use common::{assert_failure, assert_success, Scratch};
 
@@ -87,16 +87,13 @@ fn repository_with_runs() -> (Scratch, Vec<String>) {
 }
 
 /// The repository as the service would serve it, and its name there.
-fn catalog(repo: &Path) -> (Arc<dyn Catalog>, String) {
+fn catalog(repo: &Path) -> (Arc<dyn ReadModel>, String) {
     let host = LocalHost::new(repo.to_path_buf()).unwrap();
     let name = cairn::service::Host::name(&host).to_string();
     // `cairn serve` makes the state folder before opening the store.
     std::fs::create_dir_all(repo.join(".cairn")).unwrap();
     let store = Store::open(&repo.join(".cairn/cairn.db")).unwrap();
-    let served = vec![Served {
-        host: Arc::new(host),
-        store: Arc::new(store),
-    }];
+    let served = vec![ServedRepo::new(Arc::new(host), Arc::new(store))];
     (Arc::new(served), name)
 }
 
@@ -304,6 +301,46 @@ async fn a_broken_pipelines_toml_is_reported_and_the_last_good_one_shown() {
     assert!(page.body.contains("class=\"warning\""), "{}", page.body);
     assert!(page.body.contains("the last good one is in force"));
     assert!(page.body.contains("data-pipeline=\"sales\""));
+}
+
+/// The read model `cairn serve` fills (its stores, the config its worker
+/// loaded, the checkout) shows what the repository alone shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_answers_the_pages_from_what_it_knows() {
+    let (s, ids) = repository_with_runs();
+    let (service, stop) = common::local_service(
+        &s.repo,
+        Arc::new(cairn::service::SystemClock),
+        std::time::Duration::ZERO,
+    );
+    let start = std::time::Instant::now();
+    while let Err(why) = service.ready() {
+        assert!(start.elapsed().as_secs() < 30, "never ready: {why}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let router = dashboard::routes(
+        Arc::clone(&service) as Arc<dyn ReadModel>,
+        dashboard::Options::default(),
+    );
+    let store = Store::open(&s.repo.join(".cairn/cairn.db")).unwrap();
+    let md5 = store.run(&ids[1]).unwrap().unwrap().new_md5.unwrap();
+
+    let page = get(&router, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("data-pipeline=\"sales\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("title=\"{md5}\"")));
+    assert!(!page.body.contains("class=\"warning\""));
+    let page = get(&router, "/pipelines/sales").await;
+    assert_eq!(page.body.matches("<tr class=\"version\"").count(), 2);
+    let page = get(&router, &format!("/runs/{}", ids[2])).await;
+    assert_eq!(page.body.matches("class=\"edge\"").count(), 4);
+
+    stop.cancel();
+    service.stopped().await;
 }
 
 /// The first 8 characters of the md5 a run published.

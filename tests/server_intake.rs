@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cairn::http::{app, serve, Dedup, EventSink, Limits, Parts, Readiness, SinkError};
 use cairn::metrics::Metrics;
-use cairn::server::{router, serve, AppState, Dedup, EventSink, Limits, Readiness, SinkError};
 use cairn::settings::{
     Env, Flags, GithubAuth, LogFormat, Settings, SettingsError, DEFAULT_BODY_LIMIT,
     DEFAULT_DEDUP_CAPACITY, DEFAULT_LISTEN,
@@ -104,7 +104,7 @@ async fn spawn_app(data_dir: &Path, options: Options) -> App {
     let dedup = Arc::new(Dedup::open(data_dir, options.capacity).unwrap());
     let sink = Arc::new(RecordingSink::default());
     let ready = Arc::new(SwitchReadiness::default());
-    let state = AppState::new(
+    let parts = Parts::new(
         options.secret.map(|s| WebhookSecret::new(s).unwrap()),
         dedup.clone(),
         sink.clone(),
@@ -115,7 +115,7 @@ async fn spawn_app(data_dir: &Path, options: Options) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, router(state), async move {
+    let server = tokio::spawn(serve(listener, app(parts), async move {
         let _ = stopped.await;
     }));
     App {

@@ -10,10 +10,9 @@ use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
 use cairn::backend::{KubeBackend, LocalBackend, RunBackend};
-use cairn::dashboard;
 use cairn::github::{GitHub, Secret};
+use cairn::http::{self, Dedup, Parts};
 use cairn::metrics::Metrics;
-use cairn::server::{self, AppState, Dedup};
 use cairn::service::{self, GitHubHost, Host, LocalHost, Service, ServiceOptions};
 use cairn::settings::{self, Env, Flags, GithubAuth, Settings};
 
@@ -171,27 +170,27 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
         Dedup::open(&data_dir, settings.webhook.dedup_capacity)
             .with_context(|| format!("opening the delivery log in {}", data_dir.display()))?,
     );
-    let state = AppState::new(
-        settings.webhook.secret.clone(),
-        Arc::clone(&dedup),
-        Arc::clone(&service) as Arc<dyn server::EventSink>,
-        Arc::clone(&service) as Arc<dyn server::Readiness>,
-        Arc::clone(&metrics),
-    )
-    .with_limits((&settings.webhook).into());
-    let dashboard = dashboard::routes(
-        Arc::clone(&service) as Arc<dyn dashboard::Catalog>,
-        dashboard::Options { redact },
+    let app = http::app(
+        Parts::new(
+            settings.webhook.secret.clone(),
+            Arc::clone(&dedup),
+            Arc::clone(&service) as Arc<dyn http::EventSink>,
+            Arc::clone(&service) as Arc<dyn http::Readiness>,
+            Arc::clone(&metrics),
+        )
+        .with_limits((&settings.webhook).into())
+        .with_run_api(Arc::clone(&service))
+        .with_dashboard(
+            Arc::clone(&service) as Arc<dyn service::ReadModel>,
+            http::dashboard::Options { redact },
+        ),
     );
-    let router = server::router(state)
-        .merge(service::api::routes(Arc::clone(&service)))
-        .merge(dashboard);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     // Tests and scripts read the bound address (the port may be 0).
     eprintln!("cairn: listening on http://{}", listener.local_addr()?);
-    server::serve(listener, router, shutdown.clone().cancelled_owned()).await?;
+    http::serve(listener, app, shutdown.clone().cancelled_owned()).await?;
     shutdown.cancel();
     service.stopped().await;
     dedup.close();

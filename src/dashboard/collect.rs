@@ -1,11 +1,7 @@
-//! The IO edge of the dashboard: reads the run store, the repository (the
-//! checkout or the service's mirror) and log files into the view models of
-//! `model.rs`. Blocking; the routes call it on a blocking thread.
-//!
-//! What the dashboard shows is what the service acts on: the pipelines.toml
-//! at the default branch's tip, or the last good one when the tip's is
-//! broken (with a warning saying so), and the dataset version the default
-//! branch's pointer names.
+//! The IO edge of the dashboard: reads the service's read model
+//! ([`ReadModel`](crate::service::ReadModel): run store, config in force,
+//! pointers) and log files into the view models of `model.rs`. Blocking;
+//! the routes call it on a blocking thread.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -19,116 +15,31 @@ use super::model::{
 };
 use super::DashboardError;
 use crate::config::{Config, Pipeline};
-use crate::dvc::PointerFile;
-use crate::forge::{bot_branch, GitRepo};
+use crate::dvc::Output;
 use crate::github::Secret;
-use crate::reconciler::{RepoSource, DIFF_FILE};
-use crate::service::Host;
-use crate::store::{AttemptRecord, Store};
+use crate::service::{ServedRepo, Snapshot};
+use crate::store::AttemptRecord;
 
 /// Runs shown on a pipeline's page (and in its charts).
 pub const RUNS_SHOWN: usize = 40;
 /// Versions listed on a pipeline's page.
 pub const VERSIONS_SHOWN: usize = 25;
-/// Commits of the default branch looked through for those versions.
-const HISTORY_SCAN: usize = 5000;
 /// Lines of each task's log on a run's page, and the most bytes read for them.
 pub const LOG_LINES: usize = 40;
 const LOG_BYTES: u64 = 32 * 1024;
-
-/// A served repository, as the dashboard reads it.
-#[derive(Clone)]
-pub struct Served {
-    pub host: Arc<dyn Host>,
-    pub store: Arc<Store>,
-}
-
-impl Served {
-    pub fn name(&self) -> &str {
-        self.host.name()
-    }
-}
-
-/// What the repository holds now, read once per page.
-struct RepoState {
-    repo: Option<GitRepo>,
-    branch: Option<String>,
-    tip: Option<String>,
-    config: Option<Config>,
-    warning: Option<String>,
-}
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
-fn load(served: &Served) -> RepoState {
-    let mut state = RepoState {
-        repo: None,
-        branch: None,
-        tip: None,
-        config: None,
-        warning: None,
-    };
-    let repo = match served.host.open() {
-        Ok(repo) => repo,
-        Err(e) => {
-            // A GitHub repository before its first sync has no mirror yet.
-            state.warning = Some(format!("the repository cannot be read yet: {e}"));
-            return state;
-        }
-    };
-    let position = served
-        .store
-        .positions()
-        .ok()
-        .and_then(|p| p.into_iter().next());
-    state.branch = position
-        .as_ref()
-        .map(|(branch, _)| branch.clone())
-        .or_else(|| repo.head().ok().and_then(|h| h.branch));
-    state.tip = state
-        .branch
-        .as_deref()
-        .and_then(|b| repo.branch_tip(b).ok().flatten());
-    let Some(tip) = state.tip.clone() else {
-        state.warning = Some("the default branch has no commits yet".into());
-        state.repo = Some(repo);
-        return state;
-    };
-    match RepoSource::load_config(&repo, &tip) {
-        Ok(config) => state.config = Some(config),
-        Err(e) => {
-            let last_good = position
-                .and_then(|(_, p)| p.config_commit)
-                .filter(|c| *c != tip)
-                .and_then(|c| RepoSource::load_config(&repo, &c).ok());
-            let message = e.to_string();
-            state.warning = Some(match &last_good {
-                Some(_) => format!(
-                    "pipelines.toml at the tip is broken ({}); the last good one is in force and shown",
-                    first_line(&message)
-                ),
-                None => format!("no valid pipelines.toml: {}", first_line(&message)),
-            });
-            state.config = last_good;
+impl From<Output> for VersionView {
+    fn from(out: Output) -> VersionView {
+        VersionView {
+            md5: out.id.to_string(),
+            size: out.size,
+            nfiles: out.nfiles,
         }
     }
-    state.repo = Some(repo);
-    state
-}
-
-fn pointer_at(repo: &GitRepo, commit: &str, pipeline: &Pipeline) -> Option<VersionView> {
-    let path = pipeline.dataset.pointer_path();
-    let bytes = repo.read_file(commit, &path).ok()??;
-    let text = String::from_utf8(bytes).ok()?;
-    let file = PointerFile::parse(&text, &path).ok()?;
-    let out = file.outs.first()?;
-    Some(VersionView {
-        md5: out.id.to_string(),
-        size: out.size,
-        nfiles: out.nfiles,
-    })
 }
 
 fn schedule_view(pipeline: &Pipeline, now: DateTime<Utc>) -> Option<ScheduleView> {
@@ -150,38 +61,32 @@ fn schedule_view(pipeline: &Pipeline, now: DateTime<Utc>) -> Option<ScheduleView
 /// local repository), its `cairn/<pipeline>` branch when that proposes a
 /// version the default branch does not have.
 fn proposal(
-    served: &Served,
-    state: &RepoState,
+    served: &ServedRepo,
+    snapshot: &Snapshot,
     pipeline: &Pipeline,
     current: Option<&VersionView>,
 ) -> Option<Proposal> {
     let name = pipeline.name.as_str();
-    if let Ok(Some(pull)) = served.store.open_pull(name) {
+    if let Ok(Some(pull)) = served.store().open_pull(name) {
         return Some(Proposal::Pull {
             number: pull.number,
-            url: served.host.pull_url(pull.number),
+            url: served.pull_url(pull.number),
         });
     }
-    let repo = state.repo.as_ref()?;
-    let branch = bot_branch(name);
-    let head = repo.branch_tip(&branch).ok()??;
-    let proposed = pointer_at(repo, &head, pipeline)?;
-    (Some(&proposed) != current).then_some(Proposal::Branch { name: branch })
+    let (branch, proposed) = snapshot.proposed(pipeline)?;
+    (Some(&VersionView::from(proposed)) != current).then_some(Proposal::Branch { name: branch })
 }
 
 fn pipeline_row(
-    served: &Served,
-    state: &RepoState,
+    served: &ServedRepo,
+    snapshot: &Snapshot,
     pipeline: &Pipeline,
     now: DateTime<Utc>,
 ) -> PipelineRow {
     let name = pipeline.name.as_str();
-    let version = match (&state.repo, &state.tip) {
-        (Some(repo), Some(tip)) => pointer_at(repo, tip, pipeline),
-        _ => None,
-    };
+    let version = snapshot.version(pipeline).map(VersionView::from);
     let last_run = served
-        .store
+        .store()
         .runs(Some(name), 1)
         .ok()
         .and_then(|r| r.first().map(RunBrief::from));
@@ -200,33 +105,33 @@ fn pipeline_row(
         push_branches,
         push_paths,
         last_run,
-        proposal: proposal(served, state, pipeline, version.as_ref()),
+        proposal: proposal(served, snapshot, pipeline, version.as_ref()),
         version,
     }
 }
 
 /// `/`.
-pub fn overview(served: &[Served], now: DateTime<Utc>) -> Overview {
+pub fn overview(served: &[ServedRepo], now: DateTime<Utc>) -> Overview {
     let repos = served
         .iter()
         .map(|s| {
-            let state = load(s);
-            let pipelines = state
+            let snapshot = s.read();
+            let pipelines = snapshot
                 .config
                 .as_ref()
                 .map(|c| {
                     c.pipelines
                         .values()
-                        .map(|p| pipeline_row(s, &state, p, now))
+                        .map(|p| pipeline_row(s, &snapshot, p, now))
                         .collect()
                 })
                 .unwrap_or_default();
             RepoOverview {
                 name: s.name().to_string(),
-                tip_url: state.tip.as_deref().and_then(|t| s.host.commit_url(t)),
-                branch: state.branch.clone(),
-                tip: state.tip.clone(),
-                warning: state.warning.clone(),
+                tip_url: snapshot.tip.as_deref().and_then(|t| s.commit_url(t)),
+                branch: snapshot.branch.clone(),
+                tip: snapshot.tip.clone(),
+                warning: snapshot.warning.clone(),
                 pipelines,
             }
         })
@@ -240,15 +145,15 @@ pub fn overview(served: &[Served], now: DateTime<Utc>) -> Overview {
 /// A pipeline's page; `None` when the repository neither defines it nor
 /// has runs of it.
 pub fn pipeline_page(
-    served: &Served,
+    served: &ServedRepo,
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<PipelinePage>, DashboardError> {
-    let state = load(served);
-    let runs = served.store.runs(Some(name), RUNS_SHOWN)?;
-    let pipeline = state.config.as_ref().and_then(|c| c.pipeline(name));
+    let snapshot = served.read();
+    let runs = served.store().runs(Some(name), RUNS_SHOWN)?;
+    let pipeline = snapshot.config.as_ref().and_then(|c| c.pipeline(name));
     let row = match pipeline {
-        Some(p) => pipeline_row(served, &state, p, now),
+        Some(p) => pipeline_row(served, &snapshot, p, now),
         None if runs.is_empty() => return Ok(None),
         // Runs of a pipeline since removed from pipelines.toml: their
         // history is still worth showing.
@@ -264,24 +169,20 @@ pub fn pipeline_page(
             proposal: None,
         },
     };
-    let versions = match (pipeline, &state.repo, &state.tip) {
-        (Some(p), Some(repo), Some(tip)) => repo
-            .file_history(tip, &p.dataset.pointer_path(), VERSIONS_SHOWN, HISTORY_SCAN)?
+    let versions = match pipeline {
+        Some(p) => snapshot
+            .history(p, VERSIONS_SHOWN)?
             .into_iter()
             .map(|c| VersionEntry {
-                commit_url: served.host.commit_url(&c.id),
+                commit_url: served.commit_url(&c.commit),
                 summary: first_line(&c.message).to_string(),
                 time: c.time.saturating_mul(1000),
-                version: if c.removed {
-                    None
-                } else {
-                    pointer_at(repo, &c.id, p)
-                },
-                run_id: super::model::run_trailer(&c.message),
-                commit: c.id,
+                version: c.version.map(VersionView::from),
+                run_id: c.run_id,
+                commit: c.commit,
             })
             .collect(),
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     Ok(Some(PipelinePage {
         repo: served.name().to_string(),
@@ -292,34 +193,34 @@ pub fn pipeline_page(
     }))
 }
 
+/// The pipelines.toml a run's DAG is drawn from, and its commit: the run's
+/// own commit's; else today's; else none (tasks then come from the
+/// attempts alone, without edges).
+fn definition(served: &ServedRepo, pipeline: &str, source: &str) -> Option<(Arc<Config>, String)> {
+    let defines = |c: &Arc<Config>| c.pipeline(pipeline).is_some();
+    let at_source = served
+        .config_at(source)
+        .filter(defines)
+        .map(|c| (c, source.to_string()));
+    at_source.or_else(|| {
+        let snapshot = served.read();
+        let tip = snapshot.tip?;
+        snapshot.config.filter(defines).map(|c| (c, tip))
+    })
+}
+
 /// A run's page; `None` when this repository has no such run.
 pub fn run_page(
-    served: &Served,
+    served: &ServedRepo,
     id: &str,
     now: DateTime<Utc>,
     redact: &[Secret],
 ) -> Result<Option<RunPage>, DashboardError> {
-    let Some(run) = served.store.run(id)? else {
+    let Some(run) = served.store().run(id)? else {
         return Ok(None);
     };
-    let attempts = served.store.attempts(id)?;
-    let repo = served.host.open().ok();
-    // The DAG as the run's own commit defined it; else today's definition;
-    // else only the tasks that have attempts, without edges.
-    let definition = repo.as_ref().and_then(|repo| {
-        let at_source = RepoSource::load_config(repo, &run.source_commit)
-            .ok()
-            .filter(|c| c.pipeline(&run.pipeline).is_some())
-            .map(|c| (c, run.source_commit.clone()));
-        at_source.or_else(|| {
-            let state = load(served);
-            let tip = state.tip?;
-            state
-                .config
-                .filter(|c| c.pipeline(&run.pipeline).is_some())
-                .map(|c| (c, tip))
-        })
-    });
+    let attempts = served.store().attempts(id)?;
+    let definition = definition(served, &run.pipeline, &run.source_commit);
     let mut names: Vec<String> = Vec::new();
     let mut needs: Vec<Vec<String>> = Vec::new();
     if let Some(p) = definition
@@ -368,24 +269,20 @@ pub fn run_page(
         })
         .collect();
     let proposal = served
-        .store
+        .store()
         .open_pull(&run.pipeline)?
         .filter(|p| p.run_id == run.id)
         .map(|p| Proposal::Pull {
             number: p.number,
-            url: served.host.pull_url(p.number),
+            url: served.pull_url(p.number),
         });
-    let has_diff = run_dir(served, &run.id).join(DIFF_FILE).is_file();
     Ok(Some(RunPage {
         repo: served.name().to_string(),
         now: now.timestamp_millis(),
-        source_url: served.host.commit_url(&run.source_commit),
-        commit_url: run
-            .commit
-            .as_deref()
-            .and_then(|c| served.host.commit_url(c)),
+        source_url: served.commit_url(&run.source_commit),
+        commit_url: run.commit.as_deref().and_then(|c| served.commit_url(c)),
         proposal,
-        has_diff,
+        has_diff: served.has_diff(&run.id),
         definition: definition.map(|(_, commit)| commit),
         tasks,
         edges,
@@ -394,25 +291,14 @@ pub fn run_page(
 }
 
 /// A run's dataset diff: `(pipeline, markdown)`, when the run wrote one.
-pub fn diff_text(served: &Served, id: &str) -> Result<Option<(String, String)>, DashboardError> {
-    let Some(run) = served.store.run(id)? else {
+pub fn diff_text(
+    served: &ServedRepo,
+    id: &str,
+) -> Result<Option<(String, String)>, DashboardError> {
+    let Some(run) = served.store().run(id)? else {
         return Ok(None);
     };
-    let path = run_dir(served, id).join(DIFF_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some((run.pipeline, text))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(DashboardError::Read {
-            path: path.display().to_string(),
-            source,
-        }),
-    }
-}
-
-fn run_dir(served: &Served, id: &str) -> std::path::PathBuf {
-    // Run ids are checked by the reconciler (no `/`, no `..`) before a
-    // folder is made for them, and the id here comes from the store.
-    served.host.state_dir().join("runs").join(id)
+    Ok(served.diff(id)?.map(|text| (run.pipeline, text)))
 }
 
 /// The last [`LOG_LINES`] lines of a log (reading at most its last

@@ -18,66 +18,35 @@
 //! sent with a Content-Security-Policy that allows only the dashboard's own
 //! script and stylesheet, so even an escaping bug could not run a script.
 //!
-//! Layers: `collect.rs` (IO: store, git, log files) builds the values of
-//! `model.rs`; `render.rs` and `svg.rs` turn them into HTML (pure);
-//! `routes.rs` is the axum edge. The service is reached only through
-//! [`Catalog`], so tests serve any repositories they like.
+//! Layers: `collect.rs` (IO: the service's read model, log files) builds
+//! the values of `model.rs`; `render.rs` and `svg.rs` turn them into HTML
+//! (pure); the HTTP edge is `crate::http::dashboard`. The service is reached
+//! only through its read model ([`ReadModel`](crate::service::ReadModel)), which never lets git through,
+//! so tests serve any repositories they like.
 
-mod collect;
-mod html;
+pub(crate) mod collect;
+pub(crate) mod html;
 mod model;
-mod render;
-mod routes;
+pub(crate) mod render;
 mod svg;
 
-pub use collect::Served;
 pub use model::{
     Overview, PipelinePage, PipelineRow, Proposal, RepoOverview, RunBrief, RunPage, ScheduleView,
     TaskRow, TaskState, VersionEntry, VersionView,
 };
 pub use render::{document, Rendered};
-pub use routes::{routes, Options};
+
+/// The dashboard's stylesheet and script, served beside its pages.
+pub(crate) const STYLE: &str = include_str!("assets/dashboard.css");
+pub(crate) const SCRIPT: &str = include_str!("assets/dashboard.js");
 
 /// Why a page could not be built. Shown to the reader as a 500 with this
-/// text (which holds no secret: store and git errors name paths and ids).
+/// text (which holds no secret: store, git and file errors name paths and
+/// ids).
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    // Boxed: the forge's errors are large, and this one is rare.
     #[error(transparent)]
-    Git(Box<crate::forge::ForgeError>),
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-}
-
-impl From<crate::forge::ForgeError> for DashboardError {
-    fn from(e: crate::forge::ForgeError) -> DashboardError {
-        DashboardError::Git(Box::new(e))
-    }
-}
-
-/// The repositories the dashboard shows.
-pub trait Catalog: Send + Sync + 'static {
-    /// Every served repository, sorted by name.
-    fn repositories(&self) -> Vec<Served>;
-}
-
-impl Catalog for crate::service::Service {
-    fn repositories(&self) -> Vec<Served> {
-        self.hosts()
-            .into_iter()
-            .map(|(host, store)| Served { host, store })
-            .collect()
-    }
-}
-
-/// A fixed list of repositories (tests, and tools that show one store).
-impl Catalog for Vec<Served> {
-    fn repositories(&self) -> Vec<Served> {
-        self.clone()
-    }
+    Read(#[from] crate::service::ReadError),
 }

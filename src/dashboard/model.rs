@@ -1,5 +1,5 @@
-//! What each page shows, as plain values: built from the store, the config
-//! and git by `collect.rs`, turned into HTML by `render.rs`. Tests build these
+//! What each page shows, as plain values: built from the service's read
+//! model by `collect.rs`, turned into HTML by `render.rs`. Tests build these
 //! by hand, so rendering is tested without a repository.
 //!
 //! The derivations that are more than copying (a task's state from its
@@ -278,16 +278,6 @@ pub fn segments(run_start: i64, attempts: &[AttemptRecord], end: i64) -> Vec<Seg
     out
 }
 
-/// The commit's `Cairn-Run:` trailer, if any.
-pub fn run_trailer(message: &str) -> Option<String> {
-    message.lines().rev().find_map(|line| {
-        line.strip_prefix(crate::forge::RUN_TRAILER)
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -363,12 +353,5 @@ pub(crate) mod tests {
                 attempt: None
             }]
         );
-    }
-
-    #[test]
-    fn the_run_trailer_is_read_from_the_message() {
-        let message = "Update dataset\n\nCairn-Run: p-abc\nCairn-Source: 123\n";
-        assert_eq!(run_trailer(message).as_deref(), Some("p-abc"));
-        assert_eq!(run_trailer("A person's commit"), None);
     }
 }

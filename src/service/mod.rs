@@ -47,12 +47,14 @@ mod commands;
 mod github;
 mod host;
 pub mod plan;
+mod read_model;
 mod runs;
 pub mod slots;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use github::{github_repositories, GitHubHost};
 pub use host::{Host, HostError, LocalHost, Status, StatusState, Tip};
+pub use read_model::{PointerCommit, ReadError, ReadModel, ServedRepo, Snapshot};
 
 /// Marks runs a restart interrupted; such a run is tried again.
 const INTERRUPTED: &str = "interrupted: the service stopped during the run";
@@ -439,18 +441,6 @@ impl Service {
         self.repos()
             .get(&repo.to_lowercase())
             .map(|w| Arc::clone(&w.store))
-    }
-
-    /// Each served repository's host and run store, sorted by name, for
-    /// read-only views (the dashboard).
-    pub fn hosts(&self) -> Vec<(Arc<dyn Host>, Arc<Store>)> {
-        let mut out: Vec<(Arc<dyn Host>, Arc<Store>)> = self
-            .repos()
-            .values()
-            .map(|w| (Arc::clone(&w.host), Arc::clone(&w.store)))
-            .collect();
-        out.sort_by(|a, b| a.0.name().cmp(b.0.name()));
-        out
     }
 
     /// Wait for every worker to stop (after the shutdown token fired).
@@ -879,40 +869,6 @@ impl Service {
                 false
             }
         }
-    }
-}
-
-impl crate::server::EventSink for Service {
-    fn submit(
-        &self,
-        delivery: crate::triggers::DeliveryId,
-        event: Event,
-    ) -> Result<(), crate::server::SinkError> {
-        match self.accept(&event) {
-            Ok(Accepted::Woken { repo }) => {
-                tracing::debug!(delivery = delivery.as_str(), event = event.name(), %repo, "queued");
-                Ok(())
-            }
-            Ok(Accepted::Ignored(why)) => {
-                tracing::debug!(
-                    delivery = delivery.as_str(),
-                    event = event.name(),
-                    "ignored: {why}"
-                );
-                Ok(())
-            }
-            Err(Rejected::Full { repo }) => {
-                tracing::warn!(delivery = delivery.as_str(), %repo, "refused: queue full");
-                Err(crate::server::SinkError::Full)
-            }
-            Err(Rejected::ShuttingDown) => Err(crate::server::SinkError::ShuttingDown),
-        }
-    }
-}
-
-impl crate::server::Readiness for Service {
-    fn check(&self) -> Result<(), String> {
-        self.ready()
     }
 }
 

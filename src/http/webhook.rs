@@ -14,7 +14,7 @@
 //!    is a webhook configuration mistake and gets a 400 saying which setting
 //!    to change; any other type gets 415;
 //! 5. `X-GitHub-Delivery` is validated (400);
-//! 6. the delivery id is claimed in the [`Dedup`](super::Dedup): a replay is
+//! 6. the delivery id is claimed in the [`Dedup`]: a replay is
 //!    answered `200 duplicate` and goes no further;
 //! 7. the payload is parsed ([`parse_event`]; 400 with the reason);
 //! 8. `ping` is answered `200 pong`; events cairn does not act on, and
@@ -40,20 +40,101 @@
 //! reduced to a known name or `other`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::{AppState, SinkError};
-use crate::metrics::{event_label, DeliveryResult};
+use super::Dedup;
+use crate::metrics::{event_label, DeliveryResult, Metrics};
+use crate::settings::WebhookSettings;
 use crate::triggers::{
     parse_event, verify_signature, CommentAction, DeliveryId, DeliveryIdError, Event,
-    SignatureError, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER,
+    SignatureError, WebhookSecret, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER,
 };
+
+/// Where accepted deliveries go. Implemented by the service.
+///
+/// `submit` is called on the request's task, so it must not block: it hands
+/// the event to a queue (or coalesces it with one already queued) and
+/// returns. Only `push`, `pull_request` and newly created `issue_comment`
+/// events are submitted; the intake answers the rest itself.
+pub trait EventSink: Send + Sync + 'static {
+    fn submit(&self, delivery: DeliveryId, event: Event) -> Result<(), SinkError>;
+}
+
+/// Why a sink refused an event. The delivery is then answered 503 and is not
+/// marked seen, so a redelivery is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    #[error("the event queue is full")]
+    Full,
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+/// Limits applied to every delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest body accepted; larger ones get 413 (before reading them when
+    /// `Content-Length` says so).
+    pub body_limit: usize,
+    /// Longest wait for a body to arrive; slower ones get 408.
+    pub body_timeout: Duration,
+    /// Sent as `Retry-After` with a 503 when the sink is full.
+    pub retry_after: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_limit: usize::try_from(crate::settings::DEFAULT_BODY_LIMIT).unwrap_or(usize::MAX),
+            body_timeout: crate::settings::DEFAULT_BODY_TIMEOUT,
+            retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl From<&WebhookSettings> for Limits {
+    fn from(w: &WebhookSettings) -> Self {
+        Limits {
+            body_limit: usize::try_from(w.body_limit).unwrap_or(usize::MAX),
+            body_timeout: w.body_timeout,
+            ..Limits::default()
+        }
+    }
+}
+
+/// What the intake needs for every delivery.
+pub(super) struct Intake {
+    /// The webhook secret; `None` only when the service was started with
+    /// `--insecure-no-signature` (deliveries are then not verified).
+    pub secret: Option<WebhookSecret>,
+    pub dedup: Arc<Dedup>,
+    pub sink: Arc<dyn EventSink>,
+    /// Counts every delivery by event and result.
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+}
+
+/// `POST /webhook`, with `intake` applied.
+pub(super) fn routes(intake: Intake) -> Router {
+    if intake.secret.is_none() {
+        tracing::warn!(
+            "webhook signatures are NOT verified (--insecure-no-signature): anyone who can \
+             reach this port can start runs"
+        );
+    }
+    Router::new()
+        .route("/webhook", post(webhook))
+        .with_state(Arc::new(intake))
+}
 
 /// The legacy SHA-1 signature header, only looked at to explain a refusal.
 const SHA1_SIGNATURE_HEADER: &str = "X-Hub-Signature";
@@ -92,7 +173,7 @@ impl Outcome {
     }
 }
 
-pub(super) async fn webhook(State(state): State<Arc<AppState>>, request: Request) -> Response {
+async fn webhook(State(state): State<Arc<Intake>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let event_name = text_header(&parts.headers, EVENT_HEADER)
         .and_then(Result::ok)
@@ -102,7 +183,7 @@ pub(super) async fn webhook(State(state): State<Arc<AppState>>, request: Request
 }
 
 /// Steps 1 to 8 of the module documentation.
-async fn handle(state: &AppState, headers: &HeaderMap, event_name: &str, body: Body) -> Outcome {
+async fn handle(state: &Intake, headers: &HeaderMap, event_name: &str, body: Body) -> Outcome {
     let body = match read_body(state, headers, body).await {
         Ok(body) => body,
         Err(outcome) => return outcome,
@@ -210,7 +291,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, event_name: &str, body: B
 }
 
 /// Steps 1 and 2: the raw body, within the size and time limits.
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Outcome> {
+async fn read_body(state: &Intake, headers: &HeaderMap, body: Body) -> Result<Bytes, Outcome> {
     let limit = state.limits.body_limit;
     let too_large = || {
         Outcome::new(
@@ -276,7 +357,7 @@ fn text_header<'h>(headers: &'h HeaderMap, name: &str) -> Option<Result<&'h str,
 }
 
 /// Counts, logs and renders `outcome`.
-fn respond(state: &AppState, headers: &HeaderMap, event_name: &str, outcome: Outcome) -> Response {
+fn respond(state: &Intake, headers: &HeaderMap, event_name: &str, outcome: Outcome) -> Response {
     state.metrics.delivery(event_name, outcome.result);
     // Before the signature is checked, the delivery id in the outcome is
     // unset; log the header's value anyway when it is a valid id, since that

@@ -1,6 +1,7 @@
-//! The dashboard's HTTP edge: GET routes only, each building its page on a
-//! blocking thread (SQLite and git2 block) and answering HTML with headers
-//! that keep it read-only and script-safe.
+//! The dashboard's HTTP edge (its pages are built by `crate::dashboard`):
+//! GET routes only, each building its page on a blocking thread (SQLite and
+//! git block) and answering HTML with headers that keep it read-only and
+//! script-safe.
 
 use std::sync::Arc;
 
@@ -12,10 +13,11 @@ use axum::Router;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::collect::{self, Served};
-use super::render::{self, Rendered, SCRIPT_PATH, STYLE_PATH};
-use super::Catalog;
+use crate::dashboard::collect;
+use crate::dashboard::render::{self, Rendered, SCRIPT_PATH, STYLE_PATH};
+use crate::dashboard::{DashboardError, SCRIPT, STYLE};
 use crate::github::Secret;
+use crate::service::{ReadModel, ServedRepo};
 
 /// Settings of the dashboard.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +29,7 @@ pub struct Options {
 }
 
 struct Dashboard {
-    catalog: Arc<dyn Catalog>,
+    model: Arc<dyn ReadModel>,
     redact: Vec<Secret>,
 }
 
@@ -36,14 +38,12 @@ struct Dashboard {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const STYLE: &str = include_str!("assets/dashboard.css");
-const SCRIPT: &str = include_str!("assets/dashboard.js");
-
 /// `GET /`, `/pipelines/{name}`, `/runs/{id}`, `/runs/{id}/diff` and the two
-/// assets, to be merged into the server's router.
-pub fn routes(catalog: Arc<dyn Catalog>, options: Options) -> Router {
+/// assets, read from `model`. [`app`](fn@super::app) merges them with the other
+/// routes; tests drive them alone.
+pub fn routes(model: Arc<dyn ReadModel>, options: Options) -> Router {
     let state = Arc::new(Dashboard {
-        catalog,
+        model,
         redact: options.redact,
     });
     Router::new()
@@ -71,7 +71,7 @@ impl Params {
     }
 
     /// The repositories to look in: the one named, or all of them.
-    fn candidates(&self, all: Vec<Served>) -> Vec<Served> {
+    fn candidates(&self, all: Vec<ServedRepo>) -> Vec<ServedRepo> {
         match &self.repo {
             Some(name) => all
                 .into_iter()
@@ -118,7 +118,7 @@ fn html(status: StatusCode, page: &Rendered, fragment: bool) -> Response {
 /// `None`, or a 500 naming the error.
 async fn page<F>(what: String, fragment: bool, build: F) -> Response
 where
-    F: FnOnce() -> Result<Option<Rendered>, super::DashboardError> + Send + 'static,
+    F: FnOnce() -> Result<Option<Rendered>, DashboardError> + Send + 'static,
 {
     match tokio::task::spawn_blocking(build).await {
         Ok(Ok(Some(page))) => html(StatusCode::OK, &page, fragment),
@@ -129,7 +129,7 @@ where
                 title: "Error".into(),
                 main: format!(
                     "<h1>Something went wrong</h1><pre class=\"error\">{}</pre>",
-                    super::html::esc(&e.to_string())
+                    crate::dashboard::html::esc(&e.to_string())
                 ),
                 poll: None,
             };
@@ -142,7 +142,7 @@ where
 async fn overview(State(d): State<Arc<Dashboard>>, Query(q): Query<Params>) -> Response {
     let fragment = q.fragment();
     page("the overview".into(), fragment, move || {
-        let o = collect::overview(&q.candidates(d.catalog.repositories()), Utc::now());
+        let o = collect::overview(&q.candidates(d.model.repositories()), Utc::now());
         Ok(Some(render::overview(&o)))
     })
     .await
@@ -155,7 +155,7 @@ async fn pipeline(
 ) -> Response {
     let fragment = q.fragment();
     page(format!("No pipeline {name:?} here."), fragment, move || {
-        for served in q.candidates(d.catalog.repositories()) {
+        for served in q.candidates(d.model.repositories()) {
             if let Some(p) = collect::pipeline_page(&served, &name, Utc::now())? {
                 return Ok(Some(render::pipeline(&p)));
             }
@@ -172,7 +172,7 @@ async fn run(
 ) -> Response {
     let fragment = q.fragment();
     page(format!("No run {id:?} here."), fragment, move || {
-        for served in q.candidates(d.catalog.repositories()) {
+        for served in q.candidates(d.model.repositories()) {
             if let Some(p) = collect::run_page(&served, &id, Utc::now(), &d.redact)? {
                 return Ok(Some(render::run(&p)));
             }
@@ -194,7 +194,7 @@ async fn diff(
         ),
         fragment,
         move || {
-            for served in q.candidates(d.catalog.repositories()) {
+            for served in q.candidates(d.model.repositories()) {
                 if let Some((pipeline, text)) = collect::diff_text(&served, &id)? {
                     return Ok(Some(render::diff(served.name(), &id, &pipeline, &text)));
                 }
