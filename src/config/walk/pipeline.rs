@@ -227,7 +227,7 @@ impl Walker<'_> {
 
     /// `on_push.<key>`: absent means the default (empty); an explicit empty
     /// list is refused because it reads as "never".
-    pub(super) fn globs(
+    fn globs(
         &mut self,
         table: &Table<'_>,
         key: &str,
@@ -273,7 +273,7 @@ impl Walker<'_> {
     /// Two pipelines may not write the same dataset, nor one inside the other:
     /// their `.dvc` pointers and `.gitignore` entries would fight. Reported on
     /// the later one in the file, naming the earlier.
-    pub(super) fn check_overlaps(&mut self, mut claims: Vec<Claim>) {
+    fn check_overlaps(&mut self, mut claims: Vec<Claim>) {
         claims.sort_by_key(|c| c.span.start);
         let mut exact: HashMap<&str, usize> = HashMap::new();
         let mut below: HashMap<&str, usize> = HashMap::new();

@@ -230,7 +230,7 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn object_names(&mut self, table: &Table<'_>, key: &str) -> Vec<String> {
+    fn object_names(&mut self, table: &Table<'_>, key: &str) -> Vec<String> {
         let mut out = Vec::new();
         for (name, span) in self.opt_strings(table, key).unwrap_or_default() {
             match kube::check_object_name(&name) {
