@@ -7,10 +7,13 @@
 //! `CAIRN_TEST_FAILPOINT=<name>` makes the process stop at the first one it
 //! reaches: it prints `cairn: failpoint <name> reached` on stderr and then
 //! blocks the calling step for ever, so the test sends it a real SIGKILL
-//! while it sits exactly there. Unset (always, outside tests), each hit is
-//! one relaxed load.
-
-use std::sync::OnceLock;
+//! while it sits exactly there.
+//!
+//! The boundaries are `fail` crate failpoints, compiled in only with the
+//! `failpoints` cargo feature, which the tests turn on (a self
+//! dev-dependency in Cargo.toml). Without it, [`hit`] and [`hit_blocking`]
+//! are empty and a shipped binary neither reads the variable nor carries
+//! the names.
 
 /// The variable naming the failpoint to stop at.
 pub const ENV: &str = "CAIRN_TEST_FAILPOINT";
@@ -65,18 +68,10 @@ impl Failpoint {
     }
 }
 
-fn armed() -> Option<&'static str> {
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    ARMED
-        .get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()))
-        .as_deref()
-}
-
 /// Marks that a run reached `point`. Stops here for ever if the process was
 /// started with [`ENV`] naming it (see the module documentation).
 pub async fn hit(point: Failpoint) {
-    if armed() == Some(point.name()) {
-        eprintln!("cairn: failpoint {} reached", point.name());
+    if reached(point) {
         std::future::pending::<()>().await;
     }
 }
@@ -84,12 +79,42 @@ pub async fn hit(point: Failpoint) {
 /// [`hit`] for blocking code (a git operation on a blocking thread): stops
 /// the calling thread for ever instead of the task.
 pub fn hit_blocking(point: Failpoint) {
-    if armed() == Some(point.name()) {
-        eprintln!("cairn: failpoint {} reached", point.name());
+    if reached(point) {
         loop {
             std::thread::park();
         }
     }
+}
+
+/// Whether the process is to stop at `point`; says so on stderr if it is.
+#[cfg(feature = "failpoints")]
+fn reached(point: Failpoint) -> bool {
+    static ARM: std::sync::Once = std::sync::Once::new();
+    // The failpoint named by the variable is armed once, on the first hit:
+    // `return` makes `fail_point!` hand back `true`. The blocking itself is
+    // done by the callers, because fail's `pause` would park a whole
+    // runtime worker thread where the async boundaries only need their task
+    // to stop.
+    ARM.call_once(|| {
+        if let Some(name) = std::env::var(ENV).ok().filter(|v| !v.is_empty()) {
+            fail::cfg(name, "return").expect("`return` is a valid fail action");
+        }
+    });
+    fn armed(name: &str) -> bool {
+        fail::fail_point!(name, |_| true);
+        false
+    }
+    let stop = armed(point.name());
+    if stop {
+        eprintln!("cairn: failpoint {} reached", point.name());
+    }
+    stop
+}
+
+/// Without the `failpoints` feature no boundary ever stops.
+#[cfg(not(feature = "failpoints"))]
+fn reached(_point: Failpoint) -> bool {
+    false
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! - [`reconciler`]: the one place that carries out a run's decisions through the traits above.
 
 pub mod backend;
+pub mod backoff;
 pub mod commands;
 pub mod config;
 pub mod dashboard;

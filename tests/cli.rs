@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{assert_success, stdout, Scratch, PIPELINE};
+use common::{assert_success, stdout, Scratch, DATASET, PIPELINE};
 
 #[test]
 fn plan_prints_json_for_scripts() {
@@ -67,6 +67,28 @@ fn completions_are_printed_for_each_shell() {
     }
     let out = s.cairn(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2), "an unknown shell is bad usage");
+}
+
+#[test]
+fn fetch_says_what_it_fetched_in_words() {
+    let s = Scratch::example();
+    assert_success(&s.cairn(&["run", PIPELINE, "--merge", "direct"]), "run");
+    let pointer = std::fs::read_to_string(s.repo.join(format!("{DATASET}.dvc"))).unwrap();
+    let md5 = common::pointer_md5(&pointer);
+    // The run published from its own workspace: the checkout has only the pointer.
+    assert!(!s.repo.join(DATASET).exists());
+
+    let out = s.cairn(&["fetch", DATASET]);
+    assert_success(&out, "cairn fetch");
+    let bytes = std::fs::metadata(s.repo.join(DATASET)).unwrap().len();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{DATASET}: {md5} from {} (1 file, {}, 1 object downloaded)\n",
+            s.remote.display(),
+            cairn::dataset::human_bytes(bytes)
+        )
+    );
 }
 
 #[test]

@@ -225,11 +225,7 @@ fn shared_claim() -> Workspace {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    use md5::Digest;
-    md5::Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    cairn::dvc::Md5::of_bytes(bytes).to_hex()
 }
 
 fn on_remote(s3: &S3Server, md5: &str) -> bool {

@@ -130,7 +130,7 @@ pub fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         &options,
     ))?;
     println!(
-        "{}: {} from {} ({report:?})",
+        "{}: {} from {} ({report})",
         dataset.as_str(),
         output.id,
         remote.url()

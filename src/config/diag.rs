@@ -115,10 +115,6 @@ impl Diagnostics {
     pub fn as_slice(&self) -> &[Diagnostic] {
         &self.0
     }
-
-    pub fn into_vec(self) -> Vec<Diagnostic> {
-        self.0
-    }
 }
 
 impl From<Diagnostic> for Diagnostics {

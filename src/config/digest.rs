@@ -7,14 +7,14 @@
 //! values are simply left out, hashed with md5 (already a dependency for
 //! DVC; collisions are not an attack surface here).
 
-use md5::{Digest, Md5};
+use crate::dvc::Md5Hasher;
 
 use super::{Pipeline, Task};
 
 /// Bumped only if the encoding itself changes meaning.
 const VERSION: &str = "cairn-pipeline-digest-v1";
 
-struct Encoder(Md5);
+struct Encoder(Md5Hasher);
 
 impl Encoder {
     fn field(&mut self, tag: &str, value: &str) {
@@ -34,7 +34,7 @@ impl Encoder {
 /// Hex digest of `p` (which must already have defaults applied). The name
 /// is left out: it is the pipeline's identity, not part of what it does.
 pub(crate) fn pipeline_digest(p: &Pipeline) -> String {
-    let mut e = Encoder(Md5::new());
+    let mut e = Encoder(Md5Hasher::new());
     e.field("version", VERSION);
     e.field("dataset", p.dataset.as_str());
     if let Some(s) = &p.schedule {
@@ -63,19 +63,9 @@ pub(crate) fn pipeline_digest(p: &Pipeline) -> String {
     for task in p.tasks.iter() {
         task_fields(&mut e, task);
     }
-    hex(&e.0.finalize())
-}
-
-/// Lowercase hex without a `format!` per byte (this runs once per pipeline
-/// on every validation).
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
+    // Md5::to_hex: lowercase, without a `format!` per byte (this runs once
+    // per pipeline on every validation).
+    e.0.finalize().to_hex()
 }
 
 fn task_fields(e: &mut Encoder, t: &Task) {
@@ -120,5 +110,8 @@ fn task_fields(e: &mut Encoder, t: &Task) {
 #[cfg(test)]
 #[test]
 fn hex_is_lowercase_md5() {
-    assert_eq!(hex(&Md5::digest(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+    assert_eq!(
+        Md5Hasher::new().finalize().to_hex(),
+        "d41d8cd98f00b204e9800998ecf8427e"
+    );
 }

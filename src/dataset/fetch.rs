@@ -34,6 +34,23 @@ pub struct FetchReport {
     pub downloaded: u64,
 }
 
+/// The counts, for people: `2 files, 1.5 MiB, 3 objects downloaded` (the id
+/// is left to the caller, which shows it next to the dataset).
+impl std::fmt::Display for FetchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} file{}, {}, {} object{} downloaded",
+            self.files,
+            s(self.files),
+            super::human_bytes(self.bytes),
+            self.downloaded,
+            s(self.downloaded)
+        )
+    }
+}
+
 /// Why fetching failed; the destination was left as it was.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {

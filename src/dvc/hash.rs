@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::ids::{Md5, ObjectId};
 use super::manifest::{Manifest, ManifestEntry, ManifestError};
+use super::md5::Md5Hasher;
 
 const BLOCK: usize = 1 << 20;
 
@@ -97,51 +98,6 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HashError + '_ {
     move |source| HashError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// An md5 hasher over aws-lc's assembly implementation (linked already, for
-/// TLS): about a fifth faster than the portable one of the md-5 crate, and
-/// hashing is most of what publishing costs when the data did not change.
-pub struct Md5Hasher {
-    ctx: aws_lc_sys::MD5_CTX,
-}
-
-impl Md5Hasher {
-    /// A hasher of nothing yet.
-    pub fn new() -> Md5Hasher {
-        let mut ctx = std::mem::MaybeUninit::<aws_lc_sys::MD5_CTX>::zeroed();
-        // SAFETY: MD5_Init fills in the (plain-data) context it is given.
-        unsafe {
-            aws_lc_sys::MD5_Init(ctx.as_mut_ptr());
-            Md5Hasher {
-                ctx: ctx.assume_init(),
-            }
-        }
-    }
-
-    /// Hashes `data` next.
-    pub fn update(&mut self, data: &[u8]) {
-        // SAFETY: reads `data.len()` bytes from `data`; the context is ours.
-        unsafe {
-            aws_lc_sys::MD5_Update(&mut self.ctx, data.as_ptr().cast(), data.len());
-        }
-    }
-
-    /// The md5 of everything hashed.
-    pub fn finalize(mut self) -> Md5 {
-        let mut out = [0u8; 16];
-        // SAFETY: writes the 16-byte digest to `out`.
-        unsafe {
-            aws_lc_sys::MD5_Final(out.as_mut_ptr(), &mut self.ctx);
-        }
-        Md5(out)
-    }
-}
-
-impl Default for Md5Hasher {
-    fn default() -> Md5Hasher {
-        Md5Hasher::new()
     }
 }
 
@@ -432,22 +388,6 @@ mod tests {
         assert_eq!(a, Md5::of_bytes(&data));
         let (b, _) = hash_reader(&mut &data[..], &|_| {}).unwrap();
         assert_eq!(a, b);
-    }
-
-    #[test]
-    fn md5_hasher_agrees_with_md5_at_every_block_boundary() {
-        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 % 256) as u8).collect();
-        for len in [0, 1, 55, 56, 63, 64, 65, 119, 128, 300] {
-            let mut h = Md5Hasher::new();
-            let (a, b) = data[..len].split_at(len / 3);
-            h.update(a);
-            h.update(b);
-            assert_eq!(h.finalize(), Md5::of_bytes(&data[..len]), "{len} bytes");
-        }
-        assert_eq!(
-            Md5Hasher::default().finalize().to_hex(),
-            "d41d8cd98f00b204e9800998ecf8427e"
-        );
     }
 
     #[test]

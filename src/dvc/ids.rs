@@ -7,8 +7,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use md5::Digest;
-
 /// An md5 digest (16 bytes). Displays as 32 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Md5(pub [u8; 16]);
@@ -26,7 +24,9 @@ pub struct InvalidHash {
 impl Md5 {
     /// The md5 of `bytes`.
     pub fn of_bytes(bytes: &[u8]) -> Md5 {
-        Md5(md5::Md5::digest(bytes).into())
+        let mut hasher = super::md5::Md5Hasher::new();
+        hasher.update(bytes);
+        hasher.finalize()
     }
 
     /// 32 lowercase hex digits.

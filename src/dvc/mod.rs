@@ -6,6 +6,7 @@
 //! The test vectors in `tests/dvc_vectors.rs` were produced with DVC 3.67.1.
 //!
 //! - [`ids`]: [`Md5`] and [`ObjectId`] (`hex` / `hex.dir`, DVC 3 remote key layout).
+//! - [`md5`](mod@md5): the one md5 implementation ([`Md5Hasher`], aws-lc's).
 //! - [`hash`]: hashing files and directory trees as `dvc add` does.
 //! - [`manifest`]: the `.dir` object (Python `json.dumps` byte for byte).
 //! - [`pointer`](mod@pointer): `.dvc` files (read DVC 2/3, write DVC 3).
@@ -19,6 +20,7 @@ pub mod gitignore;
 pub mod hash;
 pub mod ids;
 pub mod manifest;
+pub mod md5;
 pub mod pointer;
 mod yaml;
 mod yaml_block;
@@ -31,4 +33,5 @@ pub use hash::{
 };
 pub use ids::{InvalidHash, Md5, ObjectId};
 pub use manifest::{Manifest, ManifestEntry, ManifestError};
+pub use md5::Md5Hasher;
 pub use pointer::{HashScheme, Output, PointerError, PointerFile};

@@ -15,8 +15,6 @@
 //! [`GitHubError::RateLimited`](super::GitHubError::RateLimited) with the time
 //! to come back.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode};
@@ -59,31 +57,13 @@ impl RetryPolicy {
     /// random part of up to half is taken off ("equal jitter"), so that several
     /// clients failing together do not come back together.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(20);
-        let full = self
-            .base_delay
-            .saturating_mul(1u32 << exp)
-            .min(self.max_delay);
-        let half = full / 2;
-        let jitter_nanos = match u64::try_from(half.as_nanos()) {
-            Ok(0) | Err(_) => 0,
-            Ok(n) => random_u64() % (n + 1),
-        };
-        full - Duration::from_nanos(jitter_nanos)
+        crate::backoff::Backoff {
+            base: self.base_delay,
+            cap: self.max_delay,
+            jitter: crate::backoff::Jitter::Equal,
+        }
+        .delay(attempt)
     }
-}
-
-/// A random number from the standard library's per-process hash keys, enough
-/// for jitter (no cryptographic use).
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    hasher.finish()
 }
 
 /// What one response means for the retry loop.

@@ -21,7 +21,6 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use md5::Digest;
 
 use super::crd::{
     PipelineRun, TaskTemplate, FETCH_STEP, LABEL_ATTEMPT, LABEL_PIPELINE, LABEL_RUN, LABEL_TASK,
@@ -96,8 +95,7 @@ pub fn object_name(parts: &[&str]) -> String {
     if clean == joined && clean.len() <= 63 {
         return clean;
     }
-    let digest = md5::Md5::digest(joined.as_bytes());
-    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = &crate::dvc::Md5::of_bytes(joined.as_bytes()).to_hex()[..8];
     let keep = clean.len().min(63 - 9);
     let head = clean[..keep].trim_end_matches(['-', '.']);
     format!("{head}-{hex}")

@@ -2,27 +2,15 @@
 //!
 //! The pipeline is resolved at the source commit on the trigger's side,
 //! which has the repository, and written into the spec whole, so the
-//! controller needs neither git nor its credentials. Names are
-//! deterministic (the delivery id of a push, `<pipeline>-<unix time>` of a
-//! schedule tick), so creating the same run twice answers 409 and is
-//! reported as a duplicate, not an error.
+//! controller needs neither git nor its credentials. A PipelineRun is named
+//! after its run id (`k8s::runs`), so creating the same run twice answers
+//! 409 and is reported as a duplicate, not an error.
 
 use kube::api::{Api, PostParams};
 
 use super::crd::{PipelineRun, PipelineRunSpec, TaskTemplate, TaskToleration};
-use super::pods::object_name;
 use super::Error;
 use crate::config::Pipeline;
-
-/// The name of a run triggered by a schedule tick at `unix_time`.
-pub fn scheduled_run_name(pipeline: &str, unix_time: i64) -> String {
-    object_name(&[pipeline, &unix_time.to_string()])
-}
-
-/// The name of a run triggered by a push delivery (the `X-GitHub-Delivery` id).
-pub fn push_run_name(pipeline: &str, delivery: &str) -> String {
-    object_name(&[pipeline, delivery])
-}
 
 /// The PipelineRun for `pipeline` as of `commit`.
 pub fn pipeline_run(

@@ -54,10 +54,13 @@ impl Limits {
     /// Delay before the attempt after failed attempt `failed` (1-based):
     /// backoff, 2*backoff, 4*backoff... up to the cap.
     pub fn backoff(&self, failed: u32) -> Duration {
-        let factor = 1u32 << failed.saturating_sub(1).min(16);
-        self.retry_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        // No jitter: the state machine is deterministic.
+        crate::backoff::Backoff {
+            base: self.retry_backoff,
+            cap: self.max_backoff,
+            jitter: crate::backoff::Jitter::None,
+        }
+        .delay(failed)
     }
 }
 

@@ -18,10 +18,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use md5::Digest;
-
 use super::{Remote, RemoteError};
-use crate::dvc::{Md5, ObjectId};
+use crate::dvc::{Md5Hasher, ObjectId};
 
 /// Ids checked per blocking task in [`Remote::missing`].
 const CHECK_CHUNK: usize = 256;
@@ -88,7 +86,7 @@ impl LocalRemote {
                 .create_new(true)
                 .open(&tmp)
                 .map_err(self.io(Some(id), "upload (create temp file)"))?;
-            let mut hasher = md5::Md5::new();
+            let mut hasher = Md5Hasher::new();
             let mut buf = vec![0u8; BLOCK];
             let mut bytes = 0u64;
             loop {
@@ -103,7 +101,7 @@ impl LocalRemote {
                     .map_err(self.io(Some(id), "upload (write)"))?;
                 bytes += n as u64;
             }
-            let actual = Md5(hasher.finalize().into());
+            let actual = hasher.finalize();
             if actual != id.md5 {
                 return Err(RemoteError::ContentMismatch {
                     remote: self.url(),
@@ -275,6 +273,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dvc::Md5;
 
     #[tokio::test]
     async fn put_get_missing_round_trip() {

@@ -185,14 +185,15 @@ pub trait Remote: Send + Sync {
 pub fn open(cfg: &RemoteConfig) -> Result<Box<dyn Remote>, RemoteError> {
     let url = cfg.url.as_str();
     if let Some(path) = url.strip_prefix("file://") {
-        let path = percent_decode(path);
+        // `%XX` escapes decoded; an invalid one is kept as is.
+        let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
         if !path.starts_with('/') {
             return Err(RemoteError::Unsupported {
                 url: url.to_string(),
                 reason: "file:// urls must be absolute (file:///path)".into(),
             });
         }
-        return Ok(Box::new(LocalRemote::new(PathBuf::from(path))));
+        return Ok(Box::new(LocalRemote::new(PathBuf::from(path.into_owned()))));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         if scheme.eq_ignore_ascii_case("s3") {
@@ -216,26 +217,6 @@ pub fn open(cfg: &RemoteConfig) -> Result<Box<dyn Remote>, RemoteError> {
     Ok(Box::new(LocalRemote::new(path.to_path_buf())))
 }
 
-/// Decodes `%XX` escapes in a file:// url path (invalid escapes are kept as is).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +236,11 @@ mod tests {
         assert_eq!(
             open(&cfg("file:///srv/my%20store")).unwrap().url(),
             "/srv/my store"
+        );
+        // An invalid escape stays as it is.
+        assert_eq!(
+            open(&cfg("file:///srv/100%zz")).unwrap().url(),
+            "/srv/100%zz"
         );
         assert_eq!(open(&cfg("s3://bucket/x/")).unwrap().url(), "s3://bucket/x");
         let mut with_endpoint = cfg("s3://bucket");

@@ -3,8 +3,8 @@
 use std::io;
 use std::path::Path;
 
-/// The one secret type of the crate: `Debug` prints `***` and the value is
-/// only reachable through `expose`.
+/// The one secret type of the crate (over `secrecy`): `Debug` prints `***`,
+/// the value is only reachable through `expose` and is zeroized on drop.
 pub use crate::github::Secret;
 
 /// A secret, `None` when it is empty (an empty secret is a mistake, never a
@@ -22,6 +22,7 @@ pub(crate) fn read_secret_file(path: &Path) -> io::Result<Option<Secret>> {
     let mut text = std::fs::read_to_string(path)?;
     let kept = text.trim_end_matches(['\n', '\r']).len();
     text.truncate(kept);
+    // `Secret::new` copies the text and zeroizes this buffer.
     Ok(non_empty(text))
 }
 

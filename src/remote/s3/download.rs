@@ -16,7 +16,6 @@
 //! becomes a dataset file. Memory per stream is one write buffer.
 
 use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -288,16 +287,15 @@ fn parse_content_range(header: &str) -> Option<(u64, u64, u64)> {
     ))
 }
 
-/// Full-jitter exponential backoff before retry number `attempt` (1-based).
+/// Full-jitter exponential backoff before retry number `attempt` (1-based),
+/// the shape of the SDK's own retries.
 pub(super) fn backoff(tuning: &S3Tuning, attempt: u32) -> Duration {
-    let cap = tuning
-        .initial_backoff
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(tuning.max_backoff);
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    cap.mul_f64((random % 10_000) as f64 / 10_000.0)
+    crate::backoff::Backoff {
+        base: tuning.initial_backoff,
+        cap: tuning.max_backoff,
+        jitter: crate::backoff::Jitter::Full,
+    }
+    .delay(attempt)
 }
 
 #[cfg(test)]

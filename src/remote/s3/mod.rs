@@ -44,7 +44,6 @@ use std::sync::Arc;
 
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::Client;
-use aws_types::SdkConfig;
 use tokio::sync::{OnceCell, Semaphore};
 
 pub use settings::{S3Location, S3Settings, S3Tuning};
@@ -133,14 +132,6 @@ impl S3Remote {
     /// (region: the settings' or `us-east-1`).
     pub fn with_credentials(settings: S3Settings, credentials: Credentials) -> S3Remote {
         let client = client::with_credentials(&settings, credentials);
-        S3Remote {
-            shared: Arc::new(Shared::new(settings, Some(client))),
-        }
-    }
-
-    /// A remote over an already loaded AWS configuration.
-    pub fn with_sdk_config(settings: S3Settings, sdk: &SdkConfig) -> S3Remote {
-        let client = client::from_sdk_config(&settings, sdk);
         S3Remote {
             shared: Arc::new(Shared::new(settings, Some(client))),
         }

@@ -26,12 +26,11 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
-use md5::Digest;
 
 use super::abort;
 use super::upload::content_md5;
 use super::{errors, Shared};
-use crate::dvc::{Md5, ObjectId};
+use crate::dvc::{Md5, Md5Hasher, ObjectId};
 use crate::remote::RemoteError;
 
 /// Bytes read from the file at a time while hashing.
@@ -236,12 +235,12 @@ fn hash_parts(
     mut tx: mpsc::Sender<PartPlan>,
 ) -> io::Result<Option<(Md5, u64)>> {
     let mut file = File::open(src)?;
-    let mut whole = md5::Md5::new();
+    let mut whole = Md5Hasher::new();
     let mut buf = vec![0u8; HASH_BLOCK];
     let (mut offset, mut number) = (0u64, 1i32);
     while offset < size {
         let len = part_size.min(size - offset);
-        let mut part = md5::Md5::new();
+        let mut part = Md5Hasher::new();
         let mut left = len;
         while left > 0 {
             let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
@@ -264,7 +263,7 @@ fn hash_parts(
             number,
             offset,
             len,
-            md5: Md5(part.finalize().into()),
+            md5: part.finalize(),
         };
         if futures::executor::block_on(tx.send(plan)).is_err() {
             return Ok(None);
@@ -272,5 +271,5 @@ fn hash_parts(
         offset += len;
         number += 1;
     }
-    Ok(Some((Md5(whole.finalize().into()), offset)))
+    Ok(Some((whole.finalize(), offset)))
 }

@@ -46,7 +46,7 @@ use http_body_util::channel::{Channel, Sender};
 
 use super::background::Background;
 use super::{check, errors, upload, Shared};
-use crate::dvc::hash::Md5Hasher;
+use crate::dvc::Md5Hasher;
 use crate::dvc::{Md5, ObjectId};
 use crate::remote::{ByteProgress, HashedPut, RemoteError};
 
