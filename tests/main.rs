@@ -10,6 +10,7 @@
 mod common;
 mod support;
 
+mod backends;
 mod cli;
 mod crash_safety;
 mod dashboard;

@@ -103,6 +103,12 @@ pub fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let (root, dataset) = locate(&args.repo, &args.dataset)?;
+    if args.source_tree.is_some() {
+        // A run's fetch step: its tasks may write the dataset straight
+        // away, into a folder that exists, as on this machine.
+        cairn::dataset::make_parent(&root, dataset.as_str())
+            .with_context(|| format!("cannot create the folder of {}", dataset.as_str()))?;
+    }
     let pointer_path = root.join(dataset.pointer_path());
     if args.source_tree.is_some() && !pointer_path.exists() {
         println!(

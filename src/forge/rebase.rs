@@ -7,6 +7,9 @@
 //! - nobody: the proposal applies as it is;
 //! - the branch already holds exactly the proposed content: nothing to write
 //!   for that file (an earlier delivery of this version landed);
+//! - the proposal only appends lines to a `.gitignore` (the entry of its
+//!   dataset, which pipelines whose datasets share a folder all add to):
+//!   those lines are appended to the file as it is now, unless it has them;
 //! - only cairn's own pointer commits for the same pipeline (a replaced run
 //!   whose delivery finished while the newer run went on): the newer run's
 //!   version is written over it;
@@ -40,6 +43,27 @@ pub fn rebase(
         if now == change.content {
             continue;
         }
+        let list = change.path == ".gitignore" || change.path.ends_with("/.gitignore");
+        let merged = if list {
+            appended(
+                repo.read_file(&proposal.base, &change.path)?.as_deref(),
+                change.content.as_deref(),
+                now.as_deref(),
+            )
+        } else {
+            None
+        };
+        if let Some(merged) = merged {
+            // Lines added to a list (a `.gitignore` entry): add them to
+            // the list as it is now.
+            if Some(merged.as_slice()) != now.as_deref() {
+                out.push(FileChange {
+                    path: change.path.clone(),
+                    content: Some(merged),
+                });
+            }
+            continue;
+        }
         let commits = match &mut between {
             Some(commits) => commits,
             None => between.insert(repo.commits_between(Some(&proposal.base), tip)?),
@@ -67,6 +91,27 @@ pub fn rebase(
         out.push(change.clone());
     }
     Ok(out)
+}
+
+/// When `ours` is `base` with lines appended, `now` with those of the
+/// lines it lacks appended; `None` when `ours` changed more than that.
+fn appended(base: Option<&[u8]>, ours: Option<&[u8]>, now: Option<&[u8]>) -> Option<Vec<u8>> {
+    let (base, ours) = (base.unwrap_or_default(), ours?);
+    let added = ours.strip_prefix(base)?;
+    let now = now.unwrap_or_default();
+    let mut merged = now.to_vec();
+    for line in added.split_inclusive(|&b| b == b'\n') {
+        let bare = line.strip_suffix(b"\n").unwrap_or(line);
+        if bare.is_empty() || now.split(|&b| b == b'\n').any(|l| l == bare) {
+            continue;
+        }
+        if !merged.is_empty() && !merged.ends_with(b"\n") {
+            merged.push(b'\n');
+        }
+        merged.extend_from_slice(bare);
+        merged.push(b'\n');
+    }
+    Some(merged)
 }
 
 /// `message` is a pointer commit cairn made for `pipeline`.
@@ -169,6 +214,34 @@ mod tests {
                 other => panic!("{message}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn lines_appended_to_a_list_are_appended_to_the_list_as_it_is_now() {
+        let merged = |base: &str, ours: &str, now: &str| {
+            appended(
+                Some(base.as_bytes()),
+                Some(ours.as_bytes()),
+                Some(now.as_bytes()),
+            )
+            .map(|m| String::from_utf8(m).unwrap())
+        };
+        // Two pipelines in one folder: each adds its dataset's entry.
+        assert_eq!(
+            merged("/old.csv\n", "/old.csv\n/b.csv\n", "/old.csv\n/a.csv\n").as_deref(),
+            Some("/old.csv\n/a.csv\n/b.csv\n")
+        );
+        assert_eq!(
+            merged("", "/b.csv\n", "/a.csv").as_deref(),
+            Some("/a.csv\n/b.csv\n")
+        );
+        // Already there: nothing new.
+        assert_eq!(
+            merged("", "/b.csv\n", "/b.csv\n").as_deref(),
+            Some("/b.csv\n")
+        );
+        // A change that is not an append is not merged.
+        assert_eq!(merged("/a\n/b\n", "/b\n", "/a\n/b\n/c\n"), None);
     }
 
     #[test]

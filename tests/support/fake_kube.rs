@@ -980,7 +980,16 @@ async fn kubelet(world: Shared, ns: String, name: String, uid: String) {
             .get(&("pods".to_string(), ns.clone(), name.clone()))
             .cloned();
         let Some(pod) = pod else { return };
-        let (code, logs, message) = exec_pod(exec, &pod, &uid).await;
+        // A deleted pod's container is killed, as a kubelet does.
+        let deleted = async {
+            while alive(&world, &ns, &name, &uid) {
+                tokio::time::sleep(tick).await;
+            }
+        };
+        let (code, logs, message) = tokio::select! {
+            ran = exec_pod(exec, &pod, &uid) => ran,
+            () = deleted => return,
+        };
         lock(&world).logs.insert(uid.clone(), logs);
         let finished = now_text();
         set_pod_status(&world, &ns, &name, &uid, |s| {
@@ -1103,6 +1112,8 @@ async fn exec_pod(exec: &Exec, pod: &Value, uid: &str) -> (i32, Vec<String>, Str
                 .map(map)
                 .unwrap_or_else(|| workspace.display().to_string()),
         )
+        // Its own group, killed with it when the pod goes (see `Group`).
+        .process_group(0)
         .kill_on_drop(true);
     for e in container["env"].as_array().into_iter().flatten() {
         if let (Some(k), Some(v)) = (e["name"].as_str(), e["value"].as_str()) {
@@ -1112,12 +1123,27 @@ async fn exec_pod(exec: &Exec, pod: &Value, uid: &str) -> (i32, Vec<String>, Str
     for (k, v) in &exec.env {
         process.env(k, v);
     }
-    let output = match process.output().await {
-        Ok(output) => output,
+    process
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = match process.spawn() {
+        Ok(child) => child,
         Err(e) => {
             return (
                 127,
                 vec![format!("exec {}: {e}", command[0])],
+                String::new(),
+            )
+        }
+    };
+    let _group = child.id().map(Group);
+    let output = match child.wait_with_output().await {
+        Ok(output) => output,
+        Err(e) => {
+            return (
+                137,
+                vec![format!("wait {}: {e}", command[0])],
                 String::new(),
             )
         }
@@ -1146,4 +1172,18 @@ async fn exec_pod(exec: &Exec, pod: &Value, uid: &str) -> (i32, Vec<String>, Str
         _ => String::new(),
     };
     (code, logs, message)
+}
+
+/// A pod's process group: SIGKILLed when dropped, so a container's
+/// children go with it when its pod is deleted mid-run.
+struct Group(u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a process group has no memory-safety
+        // preconditions; a group already gone answers ESRCH.
+        unsafe {
+            libc::kill(-(self.0 as i32), libc::SIGKILL);
+        }
+    }
 }
