@@ -65,7 +65,10 @@ fn repository_with_runs() -> (Scratch, Vec<String>) {
         &[("etl/extract.sh", EXTRACT), ("etl/report.sh", REPORT)],
     );
     let run = |s: &Scratch| {
-        let mut command = common::cairn_command(&s.repo, &["run", "sales"]);
+        let mut command = common::cairn_command(
+            &s.repo,
+            &["run", "sales", "--pass-env", "DASHBOARD_TEST_SECRET"],
+        );
         command.env("DASHBOARD_TEST_SECRET", SECRET);
         command.output().unwrap()
     };

@@ -20,6 +20,7 @@ mod dvc_vectors;
 mod faults;
 mod github_client;
 mod hostile_input;
+mod isolation;
 mod kube_artifacts;
 mod kube_controller;
 mod kube_serve;

@@ -7,6 +7,7 @@
 //! a process ends, when the machine's next deadline comes, or when the run
 //! is cancelled.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,24 +16,36 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::process::{self, Ending, LineSink, Tail, TaskSpec};
-use super::{failure, log_path, unless_cancelled, BackendError, Executed, RunJob, Watch};
+use super::{failure, log_path, unless_cancelled, BackendError, Executed, RunJob, TaskEnv, Watch};
 use crate::pipeline::{self, Action, AttemptState, Limits, Observed, RunPlan, RunStatus, StepPlan};
 use crate::store::RunPhase;
 
 pub struct LocalBackend {
     sink: Option<Arc<dyn LineSink>>,
     limits: Limits,
+    /// What tasks get of this process's environment.
+    env: TaskEnv,
     /// Time between SIGTERM and SIGKILL when an attempt is stopped.
     grace: Duration,
 }
 
 impl LocalBackend {
+    /// Tasks get PATH and nothing else of this process's environment; see
+    /// [`LocalBackend::with_env`].
     pub fn new(sink: Option<Arc<dyn LineSink>>, limits: Limits) -> LocalBackend {
         LocalBackend {
             sink,
             limits,
+            env: TaskEnv::new(&[], |name| std::env::var(name).ok())
+                .expect("no names, nothing to refuse"),
             grace: Duration::from_secs(5),
         }
+    }
+
+    /// What tasks get of this process's environment.
+    pub fn with_env(mut self, env: TaskEnv) -> LocalBackend {
+        self.env = env;
+        self
     }
 
     pub fn with_grace(mut self, grace: Duration) -> LocalBackend {
@@ -51,13 +64,13 @@ impl super::RunBackend for LocalBackend {
     ) -> Result<Executed, BackendError> {
         let workspace = job.tree;
         let dataset = job.pipeline.dataset.as_str();
-        let data_path = workspace.join(dataset);
+        // Never through a link the commit put on the dataset's way.
+        let data_path = crate::dataset::dataset_path(workspace, dataset)?;
         if let Some(old) = job.old {
             let fetch = crate::dataset::fetch(old, &data_path, job.remote.as_ref(), &job.transfer);
             unless_cancelled(cancel, fetch).await?;
         }
-        crate::dataset::make_parent(workspace, dataset)
-            .map_err(|e| BackendError::io(&data_path, e))?;
+        crate::dataset::make_parent(workspace, dataset)?;
 
         watch.phase(RunPhase::Running);
         let status = self.run_tasks(job, watch, cancel).await;
@@ -104,7 +117,15 @@ impl LocalBackend {
         watch: &dyn Watch,
         cancel: &CancellationToken,
     ) -> RunStatus {
-        let (mut plan, specs) = plan(job);
+        // A HOME and TMPDIR of the run's own, beside its workspace.
+        let run_dir = job.logs.parent().unwrap_or(job.logs);
+        let (home, tmp) = (run_dir.join("home"), run_dir.join("tmp"));
+        for dir in [&home, &tmp] {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::warn!(run = %job.run_id, "making {}: {e}", dir.display());
+            }
+        }
+        let (mut plan, specs) = plan(job, self.env.base(&home, &tmp));
         let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<Ended>();
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut status: Option<RunStatus> = None;
@@ -204,6 +225,9 @@ impl LocalBackend {
         for a in attempts {
             let _ = a.handle.await;
         }
+        for dir in [&home, &tmp] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         final_status
     }
 
@@ -282,7 +306,7 @@ fn observation(ending: Ending) -> AttemptState {
 /// The machine's plan of the pipeline's tasks (fetch and publish are not
 /// steps here: they run in this process, around the tasks), and each
 /// task's process.
-fn plan(job: &RunJob<'_>) -> (RunPlan, Vec<TaskSpec>) {
+fn plan(job: &RunJob<'_>, base: BTreeMap<String, String>) -> (RunPlan, Vec<TaskSpec>) {
     let pipeline = job.pipeline;
     let order = pipeline.tasks.order();
     let index_of = |name: &crate::config::TaskName| order.iter().position(|n| n == name);
@@ -291,7 +315,8 @@ fn plan(job: &RunJob<'_>) -> (RunPlan, Vec<TaskSpec>) {
     let mut specs = Vec::new();
     for name in order {
         let task = pipeline.tasks.get(name);
-        let mut env = task.env.clone();
+        let mut env = base.clone();
+        env.extend(task.env.clone());
         for (key, value) in [
             ("CAIRN_WORKSPACE", job.tree.display().to_string()),
             ("CAIRN_DATASET", data_path.display().to_string()),

@@ -25,10 +25,13 @@ use crate::dvc::Output;
 use crate::pipeline::{RunStatus, StepPhase, StepStatus};
 use crate::remote::Remote;
 
+mod env;
 mod kube;
 mod local;
 pub mod process;
+pub mod tree;
 
+pub use env::{TaskEnv, TaskEnvError};
 pub use kube::KubeBackend;
 pub use local::LocalBackend;
 pub use process::{LineSink, StderrSink};
@@ -123,6 +126,8 @@ pub enum BackendError {
     },
     #[error("fetch: {0}")]
     Fetch(#[from] crate::dataset::FetchError),
+    #[error(transparent)]
+    Link(#[from] crate::dataset::LinkError),
     #[error("publish: {0}")]
     Publish(#[from] crate::dataset::PublishError),
     #[error(transparent)]

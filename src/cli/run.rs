@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use cairn::backend::{LocalBackend, StderrSink};
+use cairn::backend::{LocalBackend, StderrSink, TaskEnv};
 use cairn::config::MergePolicy;
 use cairn::forge::{Delivery, LocalForge};
 use cairn::pipeline::Limits;
@@ -33,9 +33,16 @@ pub struct RunArgs {
     /// Use this run id (an idempotency key: a second run with it does nothing).
     #[arg(long)]
     pub run_id: Option<String>,
+    /// Pass this variable of your shell to the tasks (repeatable). Tasks
+    /// start from a clean environment otherwise: PATH, a HOME and TMPDIR of
+    /// the run's own, a UTF-8 locale, UTC, and the pipeline's `env`.
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pub pass_env: Vec<String>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // This process starts no child but the run's tasks.
+    cairn::backend::tree::only_tasks_are_children();
     let source = RepoSource::open(&args.repo)?;
     let workdir = source.workdir().to_path_buf();
     let state = super::state_dir(&workdir)?;
@@ -45,7 +52,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let ctx = RunContext {
         store: Arc::new(super::open_store(&workdir)?),
-        backend: Arc::new(LocalBackend::new(Some(Arc::new(StderrSink)), limits)),
+        backend: Arc::new(
+            LocalBackend::new(Some(Arc::new(StderrSink)), limits)
+                .with_env(TaskEnv::from_process(&args.pass_env)?),
+        ),
         forge: Arc::new(LocalForge::new(workdir.clone())),
         runs_dir: state.join("runs"),
         progress: super::progress(),

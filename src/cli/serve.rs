@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
 
-use cairn::backend::{KubeBackend, LocalBackend, RunBackend};
+use cairn::backend::{KubeBackend, LocalBackend, RunBackend, TaskEnv};
 use cairn::github::{GitHub, Secret};
 use cairn::http::{self, Dedup, Parts};
 use cairn::metrics::Metrics;
@@ -124,10 +124,16 @@ async fn run(args: ServeArgs, settings: Settings, redact: Vec<Secret>) -> anyhow
             ))
         }
         settings::ExecutorKind::Local => {
-            Arc::new(LocalBackend::new(None, cairn::pipeline::Limits::default()))
+            let env =
+                TaskEnv::from_process(&settings.tasks.pass_env).context("[tasks] pass_env")?;
+            Arc::new(LocalBackend::new(None, cairn::pipeline::Limits::default()).with_env(env))
         }
     };
     let service = Service::new(options, Arc::clone(&metrics), backend, shutdown.clone());
+    // Orphans of tasks are re-parented to cairn (a child subreaper), and
+    // in a container cairn is PID 1, which every orphan reaches: reap them.
+    cairn::backend::tree::only_tasks_are_children();
+    tokio::spawn(cairn::backend::tree::reap_until(shutdown.clone()));
 
     let data_dir = match &args.repo {
         Some(repo) => {

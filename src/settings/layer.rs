@@ -25,7 +25,14 @@ const fn key(section: Option<&'static str>, name: &'static str, env: &'static st
     Key { section, name, env }
 }
 
-pub(super) const SECTIONS: &[&str] = &["webhook", "github", "commands", "api", "kubernetes"];
+pub(super) const SECTIONS: &[&str] = &[
+    "webhook",
+    "github",
+    "commands",
+    "api",
+    "tasks",
+    "kubernetes",
+];
 
 pub(super) const KEYS: &[Key] = &[
     key(None, "listen", "CAIRN_LISTEN"),
@@ -68,6 +75,7 @@ pub(super) const KEYS: &[Key] = &[
         "CAIRN_COMMANDS_ALLOW_FORKS",
     ),
     key(Some("api"), "token_file", "CAIRN_API_TOKEN_FILE"),
+    key(Some("tasks"), "pass_env", "CAIRN_TASKS_PASS_ENV"),
     key(None, "executor", "CAIRN_EXECUTOR"),
     key(None, "max_active_runs", "CAIRN_MAX_ACTIVE_RUNS"),
     key(
@@ -142,6 +150,7 @@ pub(super) struct Layer {
     pub min_permission: Option<Set<Permission>>,
     pub allow_forks: Option<Set<bool>>,
     pub api_token_file: Option<Set<PathBuf>>,
+    pub pass_env: Option<Set<Vec<String>>>,
     pub executor: Option<Set<ExecutorKind>>,
     pub max_active_runs: Option<Set<usize>>,
     pub namespace: Option<Set<String>>,
@@ -229,6 +238,7 @@ impl Layer {
             }
             (Some("commands"), "allow_forks") => self.allow_forks = at(boolean(raw)?, o),
             (Some("api"), "token_file") => self.api_token_file = at(path(raw)?, o),
+            (Some("tasks"), "pass_env") => self.pass_env = at(variable_names(raw)?, o),
             (None, "executor") => self.executor = at(executor(string(raw)?)?, o),
             (None, "max_active_runs") => self.max_active_runs = at(count(raw, MAX_ACTIVE_RUNS)?, o),
             (Some("kubernetes"), "namespace") => self.namespace = at(namespace(string(raw)?)?, o),
@@ -414,6 +424,27 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// `owner/name` repositories: a TOML array, or (from the environment) a
 /// comma-separated list. GitHub names are case-insensitive, so a repository
 /// listed twice in different cases is still listed twice.
+/// Names of environment variables: an array, or comma-separated in a
+/// variable. Which of them may be passed is the task side's to say.
+fn variable_names(raw: Raw<'_>) -> Result<Vec<String>, String> {
+    let items: Vec<&str> = match raw {
+        Raw::Strings(items) => items,
+        Raw::Str(list) => list.split(',').collect(),
+        other => {
+            return Err(format!(
+                "expected an array of variable names, found {}",
+                other.found()
+            ))
+        }
+    };
+    Ok(items
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 fn repositories(raw: Raw<'_>) -> Result<Vec<String>, String> {
     let items: Vec<&str> = match raw {
         Raw::Strings(items) => items,

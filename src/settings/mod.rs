@@ -152,6 +152,7 @@ pub struct Settings {
     pub github: GithubSettings,
     pub commands: CommandSettings,
     pub api: ApiSettings,
+    pub tasks: TaskSettings,
     /// Where runs execute.
     pub executor: ExecutorKind,
     /// Runs doing work at once, over every pipeline (`max_active_runs`);
@@ -210,6 +211,15 @@ pub struct ApiSettings {
     /// The bearer token `POST /api/v1/pipelines/{name}/runs` requires;
     /// `None`: the route is disabled.
     pub token: Option<Secret>,
+}
+
+/// `[tasks]`: what local tasks get from the service.
+#[derive(Debug, Clone, Default)]
+pub struct TaskSettings {
+    /// Variables of the service's environment passed to every task
+    /// (`pass_env`); tasks get nothing else of it but PATH. Names of
+    /// cairn's own secrets are refused when the service starts.
+    pub pass_env: Vec<String>,
 }
 
 /// GitHub credentials.
@@ -352,6 +362,9 @@ impl Settings {
                 allow_forks: value(layer.allow_forks).unwrap_or(false),
             },
             api: ApiSettings { token: api_token },
+            tasks: TaskSettings {
+                pass_env: value(layer.pass_env).unwrap_or_default(),
+            },
             executor: value(layer.executor).unwrap_or_default(),
             max_active_runs: value(layer.max_active_runs),
             kubernetes: KubernetesSettings {
