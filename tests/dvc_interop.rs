@@ -146,3 +146,33 @@ fn single_file_pointer_matches_dvc_add_including_isexec() {
         );
     }
 }
+
+/// Links inside a directory dataset are taken as `dvc add` takes them: a
+/// file link hashed as its target's bytes under its own name, a folder link
+/// left out. (A file link out of the dataset is refused: see
+/// tests/isolation.rs.)
+#[test]
+fn links_inside_a_dataset_hash_like_dvc_add() {
+    let scratch = tempfile::tempdir().unwrap();
+    let make = |repo: &Path| {
+        let tree = repo.join("tree");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("a.csv"), "id\n1\n").unwrap();
+        std::fs::write(tree.join("sub/b.csv"), "id\n2\n").unwrap();
+        std::os::unix::fs::symlink("a.csv", tree.join("again.csv")).unwrap();
+        std::os::unix::fs::symlink("../a.csv", tree.join("sub/up.csv")).unwrap();
+        std::os::unix::fs::symlink("sub", tree.join("sublink")).unwrap();
+    };
+    let by_dvc = scratch.path().join("by-dvc");
+    dvc_repo(&by_dvc, &scratch.path().join("remote-d"));
+    make(&by_dvc);
+    assert_success(&run_dvc(&by_dvc, &["add", "--quiet", "tree"]), "dvc add");
+    let by_cairn = scratch.path().join("by-cairn");
+    dvc_repo(&by_cairn, &scratch.path().join("remote-c"));
+    make(&by_cairn);
+    assert_success(&cairn(&by_cairn, &["publish", "tree"]), "cairn publish");
+    assert_eq!(
+        std::fs::read_to_string(by_cairn.join("tree.dvc")).unwrap(),
+        std::fs::read_to_string(by_dvc.join("tree.dvc")).unwrap()
+    );
+}

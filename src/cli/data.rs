@@ -103,6 +103,7 @@ pub fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let (root, dataset) = locate(&args.repo, &args.dataset)?;
+    cairn::dataset::dataset_path(&root, dataset.as_str())?;
     if args.source_tree.is_some() {
         // A run's fetch step: its tasks may write the dataset straight
         // away, into a folder that exists, as on this machine.

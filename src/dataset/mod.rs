@@ -15,6 +15,7 @@
 //! remote; worker pods never touch the remote themselves.
 
 mod fetch;
+mod links;
 mod progress;
 mod publish;
 mod source;
@@ -23,6 +24,7 @@ mod source;
 mod tests;
 
 pub use fetch::{download_manifest, fetch, FetchError, FetchReport};
+pub use links::{dataset_path, LinkError};
 pub use progress::{human_bytes, Progress, Task};
 pub use publish::{publish, publish_tree, write_pointer, PublishError, PublishReport};
 pub use source::{executables, restore_tree};
@@ -51,11 +53,16 @@ impl Default for TransferOptions {
 }
 
 /// Creates the folder `dataset` (a path relative to `workspace`) goes in,
-/// so a task can write `data/out.csv` without making `data` first.
-pub fn make_parent(workspace: &std::path::Path, dataset: &str) -> std::io::Result<()> {
-    match std::path::Path::new(dataset).parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => {
-            std::fs::create_dir_all(workspace.join(parent))
+/// so a task can write `data/out.csv` without making `data` first. Never
+/// through a link ([`dataset_path`]).
+pub fn make_parent(workspace: &std::path::Path, dataset: &str) -> Result<(), LinkError> {
+    let path = dataset_path(workspace, dataset)?;
+    match path.parent() {
+        Some(parent) if parent != workspace => {
+            std::fs::create_dir_all(parent).map_err(|source| LinkError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })
         }
         _ => Ok(()),
     }

@@ -79,6 +79,9 @@ pub enum PublishError {
     /// Hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// The dataset's path goes through a link.
+    #[error(transparent)]
+    Link(#[from] super::LinkError),
     /// An object could not be uploaded; the `.dir` manifest was not uploaded.
     #[error("uploading {what} of dataset {dataset:?} failed: {source}")]
     Upload {
@@ -177,7 +180,11 @@ async fn publish_as(
     walk: Walk,
 ) -> Result<PublishReport, PublishError> {
     let name = dataset_name(dataset)?;
-    let path = workspace_root.join(dataset.trim_end_matches('/'));
+    let path = match walk {
+        // Never through a link on the dataset's way (see `links`).
+        Walk::Dataset => super::dataset_path(workspace_root, dataset)?,
+        Walk::Source => workspace_root.join(dataset.trim_end_matches('/')),
+    };
     // A run's source tree is uploaded by the service before the run's steps
     // (Kubernetes mode): not the boundary the crash tests mean.
     let boundary = matches!(walk, Walk::Dataset);

@@ -14,6 +14,10 @@
 //! - a symlink to a file is followed: the target's bytes are hashed under the
 //!   link's path; a symlink to a directory is skipped (DVC does not descend into
 //!   it and does not list it); a dangling symlink is an error (DVC fails too);
+//! - unlike DVC, a symlink that resolves outside the dataset is an error: a
+//!   task must not publish what it can point at (the service's keys, say).
+//!   In a source tree such a link is left out instead (a commit may hold one
+//!   that points into the machine it is checked out on).
 //! - anything named `.git`, and folders named `.hg` or `.dvc`, are skipped (DVC's
 //!   built-in ignore rules), and so is a sub-folder that contains a `.dvc` entry
 //!   (DVC treats it as a nested repository and ignores it);
@@ -52,6 +56,18 @@ pub struct TreeHash {
 /// Hashing failed; the path says where.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
+    /// A symbolic link in a dataset that resolves outside it.
+    #[error(
+        "{}: a symbolic link to {}, outside the dataset; cairn does not publish what a link points to outside the dataset",
+        link.display(),
+        target.display()
+    )]
+    LinkOutside {
+        /// The link.
+        link: PathBuf,
+        /// Where it resolves to.
+        target: PathBuf,
+    },
     /// Reading a file or folder failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -233,6 +249,7 @@ fn walk(root: &Path, kind: Walk) -> Result<Vec<Found>, HashError> {
             path: root.to_path_buf(),
         });
     }
+    let inside = fs::canonicalize(root).map_err(io_err(root))?;
     let mut out = Vec::new();
     let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
@@ -269,6 +286,18 @@ fn walk(root: &Path, kind: Walk) -> Result<Vec<Found>, HashError> {
                 let target = fs::metadata(&path).map_err(io_err(&path))?;
                 if target.is_dir() {
                     continue; // DVC neither follows nor lists directory symlinks
+                }
+                // Only a file link is read through: it must stay inside.
+                let resolved = fs::canonicalize(&path).map_err(io_err(&path))?;
+                if !resolved.starts_with(&inside) {
+                    if dataset {
+                        return Err(HashError::LinkOutside {
+                            link: path,
+                            target: resolved,
+                        });
+                    }
+                    tracing::warn!(link = %path.display(), target = %resolved.display(), "a link out of the source tree is left out");
+                    continue;
                 }
                 if !target.is_file() {
                     return Err(HashError::Unsupported { path });
@@ -407,7 +436,8 @@ mod tests {
         write(&dir.path().join("target.txt"), b"foo");
         #[cfg(unix)]
         {
-            std::os::unix::fs::symlink("../target.txt", d.join("link.txt")).unwrap();
+            // A file link inside the dataset (to a file DVC itself skips).
+            std::os::unix::fs::symlink(".hg/f", d.join("link.txt")).unwrap();
             std::os::unix::fs::symlink("../real", d.join("dirlink")).unwrap();
         }
         let t = hash_tree(&d, &|_| {}).unwrap();
@@ -420,7 +450,25 @@ mod tests {
         #[cfg(unix)]
         assert_eq!(names, [".gitignore", ".hgfile", "a.txt", "link.txt"]);
         #[cfg(unix)]
-        assert_eq!(t.manifest.entries()[3].md5, Md5::of_bytes(b"foo"));
+        assert_eq!(t.manifest.entries()[3].md5, Md5::of_bytes(b"h"));
+    }
+
+    /// The attack: a task links a file it may not publish into its output.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_link_out_of_the_dataset_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        write(&d.join("a.txt"), b"a\n");
+        write(&dir.path().join("key.pem"), b"secret");
+        std::os::unix::fs::symlink("../key.pem", d.join("leak")).unwrap();
+        match hash_tree(&d, &|_| {}) {
+            Err(HashError::LinkOutside { link, target }) => {
+                assert_eq!(link, d.join("leak"));
+                assert_eq!(target, dir.path().canonicalize().unwrap().join("key.pem"));
+            }
+            other => panic!("{:?}", other.map(|t| t.manifest.entries().len())),
+        }
     }
 
     #[test]
